@@ -1,0 +1,75 @@
+"""The NumPy reference interpreter: read the inputs, evaluate each node, write the outputs.
+
+In "float64" mode (the gold standard) every floating tensor, inputs and constants alike,
+is computed in double precision whatever the graph declares; in "float32" mode floating
+tensors are kept as float32. Integer and boolean tensors are never converted.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import numpy as np
+
+from cnncompile.errors import CnnCompileError, ExecutionError, ModelError
+from cnncompile.ir.graph import Graph, Value
+
+COMPUTE_DTYPES = ("float32", "float64")
+
+
+def _to_compute(array: np.ndarray, dtype: np.dtype) -> np.ndarray:
+    array = np.asarray(array)
+    if np.issubdtype(array.dtype, np.floating) and array.dtype != dtype:
+        return array.astype(dtype)
+    return array
+
+
+def check_inputs(graph: Graph, inputs: Mapping[str, np.ndarray]) -> None:
+    """Every graph input present with its declared shape; no unknown names."""
+    expected = {v.name: v for v in graph.inputs}
+    missing = sorted(set(expected) - set(inputs))
+    unknown = sorted(set(inputs) - set(expected))
+    if missing or unknown:
+        parts = []
+        if missing:
+            parts.append("missing input(s) " + ", ".join(f"'{n}' {expected[n].type}" for n in missing))
+        if unknown:
+            parts.append("unknown input(s) " + ", ".join(f"'{n}'" for n in unknown))
+        raise ModelError(f"graph '{graph.name}': {'; '.join(parts)}; expected inputs: "
+                         + ", ".join(f"{v.name} {v.type}" for v in graph.inputs))
+    for name, value in expected.items():
+        shape = tuple(np.shape(inputs[name]))
+        if shape != value.type.shape:
+            raise ModelError(f"input '{name}' has shape {list(shape)} but the graph expects "
+                             f"{list(value.type.shape)}; pass an array of that shape")
+
+
+def run_reference(
+    graph: Graph, inputs: Mapping[str, np.ndarray], dtype: str = "float64"
+) -> dict[str, np.ndarray]:
+    """Run `graph` on NumPy arrays and return its outputs by name."""
+    if dtype not in COMPUTE_DTYPES:
+        raise CnnCompileError(f"reference dtype must be one of {', '.join(COMPUTE_DTYPES)}, got '{dtype}'")
+    compute = np.dtype(dtype)
+    check_inputs(graph, inputs)
+    env: dict[Value, np.ndarray] = {v: _to_compute(a, compute) for v, a in graph.constants.items()}
+    env.update({v: _to_compute(inputs[v.name], compute) for v in graph.inputs})
+    freed = graph.last_uses()
+    keep = set(graph.outputs) | set(graph.constants)
+    for index, node in enumerate(graph.nodes):
+        args = [env[v] for v in node.inputs]
+        try:
+            results = node.op.run(args, node.attrs)
+        except CnnCompileError as err:
+            raise ExecutionError(f"while executing node '{node.name}' ({node.op.name}): {err}") from None
+        except (ValueError, IndexError, TypeError, FloatingPointError) as err:
+            shapes = ", ".join(str(list(a.shape)) for a in args)
+            raise ExecutionError(
+                f"while executing node '{node.name}' ({node.op.name}) on inputs {shapes}: {err}"
+            ) from err
+        for value, result in zip(node.outputs, results, strict=True):
+            env[value] = _to_compute(result, compute)
+        for value in freed.get(index, ()):
+            if value not in keep:
+                env.pop(value, None)
+    return {v.name: env[v] for v in graph.outputs}

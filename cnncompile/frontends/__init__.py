@@ -1,0 +1,1 @@
+"""Frontends: ONNX models (and later the Python DSL) into the IR."""

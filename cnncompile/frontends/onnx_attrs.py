@@ -1,0 +1,56 @@
+"""Turning ONNX attributes (and compile-time-constant inputs) into typed op attributes.
+
+The op declarations name their attribute fields exactly as ONNX does, so conversion is
+driven by each field's type hint: ints lists become tuples, strings become the field's
+enum, tensors become arrays, element-type codes become DTypes.
+"""
+
+from __future__ import annotations
+
+import enum
+import types
+import typing
+from dataclasses import fields
+from typing import Any
+
+import numpy as np
+import onnx
+from onnx import helper, numpy_helper
+
+from cnncompile.ir.types import DType
+
+
+def _base_hint(hint: Any) -> Any:
+    """Strip `| None` from a field's hint."""
+    if typing.get_origin(hint) in (typing.Union, types.UnionType):
+        arms = [a for a in typing.get_args(hint) if a is not type(None)]
+        return arms[0] if len(arms) == 1 else hint
+    return hint
+
+
+def coerce(value: Any, hint: Any) -> Any:
+    """Convert a Python or NumPy value read from ONNX to the type `hint` names."""
+    hint = _base_hint(hint)
+    if isinstance(value, onnx.TensorProto):
+        value = numpy_helper.to_array(value)
+    if isinstance(value, bytes):
+        value = value.decode()
+    if hint is np.ndarray:
+        return np.asarray(value)
+    if hint is DType:
+        return DType.of(helper.tensor_dtype_to_np_dtype(int(value)))
+    if isinstance(hint, type) and issubclass(hint, enum.Enum):
+        return hint(value)
+    if typing.get_origin(hint) is tuple:
+        item = typing.get_args(hint)[0]
+        return tuple(coerce(v, item) for v in np.asarray(value).reshape(-1).tolist())
+    if hint in (int, float, str):
+        if isinstance(value, np.ndarray):
+            value = value.reshape(-1)[0].item() if value.size == 1 else value.tolist()
+        return hint(value)
+    return value
+
+
+def field_hints(attrs_type: type) -> dict[str, Any]:
+    hints = typing.get_type_hints(attrs_type)
+    return {f.name: hints[f.name] for f in fields(attrs_type)}

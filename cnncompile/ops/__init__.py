@@ -1,0 +1,9 @@
+"""The op registry: every op cnncompile knows, each declared once.
+
+Importing this package imports every op family, so `REGISTRY` is complete.
+"""
+
+from cnncompile.ops import conv, elementwise  # noqa: F401  (registers the op families)
+from cnncompile.ops.registry import REGISTRY, NoAttrs, OpDef, declare, lookup
+
+__all__ = ["REGISTRY", "NoAttrs", "OpDef", "declare", "lookup"]
