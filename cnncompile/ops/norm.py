@@ -1,0 +1,1 @@
+"""Normalization: BatchNormalization (inference), LayerNormalization, InstanceNormalization, LRN."""

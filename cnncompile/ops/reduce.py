@@ -1,0 +1,1 @@
+"""Reductions over an axis: Softmax, LogSoftmax, ReduceMean."""

@@ -1,0 +1,1 @@
+"""Shape arithmetic exporters emit, folded at import: Shape, Gather, Slice, Constant, ConstantOfShape."""

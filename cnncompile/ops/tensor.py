@@ -1,0 +1,1 @@
+"""Data movement: Concat, Split, Reshape, Flatten, Transpose, Squeeze, Unsqueeze, Pad, Resize, DepthToSpace."""
