@@ -48,6 +48,7 @@ def single_node_model(
 def run_ort(model: onnx.ModelProto, inputs: Mapping[str, np.ndarray]) -> list[np.ndarray]:
     options = ort.SessionOptions()
     options.intra_op_num_threads = 1
+    options.log_severity_level = 3
     session = ort.InferenceSession(model.SerializeToString(), options, providers=["CPUExecutionProvider"])
     return session.run(None, dict(inputs))
 
@@ -67,6 +68,10 @@ def check_node(
     expected = run_ort(model, inputs)
     graph = cnncompile.load_onnx(model)
     cnncompile.verify(graph)
+    for node in graph.nodes:
+        in_types, out_types = [v.type for v in node.inputs], [v.type for v in node.outputs]
+        assert node.op.flops(in_types, out_types, node.attrs) >= 0
+        assert node.op.bytes_moved(in_types, out_types) >= sum(t.nbytes for t in out_types)
     for dtype in ("float64", "float32"):
         got = cnncompile.run_reference(graph, inputs, dtype=dtype)
         for i, want in enumerate(expected):

@@ -107,3 +107,20 @@ def windows(x: np.ndarray, window: Window, fill: float = 0.0) -> np.ndarray:
     index += tuple(slice(0, (o - 1) * s + 1, s) for o, s in zip(window.out, window.strides))
     index += tuple(slice(None, None, d) for d in window.dilations)
     return view[index]
+
+
+def exact_output_size(size: int, kernel: int, pad: int, stride: int) -> int:
+    """The seeds' (W - K + 2P) / S + 1, refusing sizes where the last window would not fit.
+
+    Frameworks floor the quotient and silently drop the input's last rows; strict model
+    builders call this instead so that the mistake is reported at the layer that made it.
+    """
+    span = size - kernel + 2 * pad
+    if span < 0 or span % stride:
+        exact = span / stride + 1
+        raise ShapeError(
+            f"({size} - {kernel} + 2*{pad}) / {stride} + 1 = {exact:.2f} is not a whole number: "
+            f"a {kernel}-wide window at stride {stride} does not fit {size} inputs with padding {pad}; "
+            "change the padding or stride, or allow floor semantics (strict=False)"
+        )
+    return span // stride + 1

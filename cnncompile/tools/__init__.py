@@ -1,0 +1,1 @@
+"""User-facing tools: thin layers over frontends, passes and backends."""

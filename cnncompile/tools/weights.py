@@ -1,0 +1,98 @@
+"""Random weights for models that ship placeholders.
+
+onnx's light test models carry constant weights (ConstantOfShape nodes filling every
+tensor with one value), which would hide almost any numerical bug. Before a numerical
+comparison their weights are replaced by random ones, initialised by role so that
+activations stay O(1) through a deep network: He-normal for conv and dense weights,
+scales near 1 and small shifts for normalisation and biases.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import onnx
+from onnx import numpy_helper
+
+LOOK_THROUGH = frozenset({"Unsqueeze", "Squeeze", "Reshape", "Flatten", "Transpose", "Identity", "Cast"})
+SCALE_ROLES = {("BatchNormalization", 1), ("BatchNormalization", 4), ("InstanceNormalization", 1),
+               ("LayerNormalization", 1), ("Mul", 0), ("Mul", 1), ("Div", 1)}
+
+
+def _consumers(graph: onnx.GraphProto) -> dict[str, list[tuple[onnx.NodeProto, int]]]:
+    users: dict[str, list[tuple[onnx.NodeProto, int]]] = {}
+    for node in graph.node:
+        for position, name in enumerate(node.input):
+            users.setdefault(name, []).append((node, position))
+    return users
+
+
+def _role(name: str, users: dict[str, list[tuple[onnx.NodeProto, int]]]) -> tuple[str, int, onnx.NodeProto | None]:
+    """The op and input position that finally consume `name`, looking through reshapes."""
+    seen = set()
+    while name in users and name not in seen:
+        seen.add(name)
+        node, position = users[name][0]
+        if node.op_type in LOOK_THROUGH and position == 0:
+            name = node.output[0]
+            continue
+        return node.op_type, position, node
+    return "", -1, None
+
+
+def _fan_in(shape: tuple[int, ...], op: str, node: onnx.NodeProto | None) -> int:
+    if op == "Gemm" and node is not None:
+        trans_b = next((a.i for a in node.attribute if a.name == "transB"), 0)
+        return shape[1] if trans_b and len(shape) > 1 else shape[0]
+    if op == "MatMul":
+        return shape[-2] if len(shape) >= 2 else shape[0]
+    return max(math.prod(shape[1:]), 1)
+
+
+def _draw(rng: np.random.Generator, shape: tuple[int, ...], op: str, position: int, node) -> np.ndarray:
+    if op in ("Conv", "ConvTranspose", "Gemm", "MatMul") and position == 1:
+        return rng.standard_normal(shape) * math.sqrt(2.0 / _fan_in(shape, op, node))
+    if (op, position) in SCALE_ROLES:
+        return rng.uniform(0.5, 1.5, shape)
+    return rng.standard_normal(shape) * 0.1
+
+
+def _materialize_constant_of_shape(model: onnx.ModelProto) -> None:
+    """Replace ConstantOfShape nodes whose shape is an initializer by initializers, dropping the shapes."""
+    graph = model.graph
+    inits = {t.name: t for t in graph.initializer}
+    kept = []
+    for node in graph.node:
+        if node.op_type == "ConstantOfShape" and node.input[0] in inits:
+            shape = tuple(int(d) for d in numpy_helper.to_array(inits[node.input[0]]))
+            value = next((numpy_helper.to_array(a.t) for a in node.attribute if a.name == "value"),
+                         np.zeros(1, np.float32))
+            graph.initializer.append(numpy_helper.from_array(np.full(shape, value.reshape(-1)[0]), node.output[0]))
+        else:
+            kept.append(node)
+    del graph.node[:]
+    graph.node.extend(kept)
+    used = {name for node in graph.node for name in node.input} | {o.name for o in graph.output}
+    dropped = {t.name for t in graph.initializer if t.name not in used}
+    live = [t for t in graph.initializer if t.name not in dropped]
+    inputs = [i for i in graph.input if i.name not in dropped]
+    del graph.initializer[:], graph.input[:]
+    graph.initializer.extend(live)
+    graph.input.extend(inputs)
+
+
+def randomize_weights(model: onnx.ModelProto, seed: int = 0) -> onnx.ModelProto:
+    """A copy of `model` whose floating-point weights are random and role-appropriate."""
+    model = onnx.ModelProto.FromString(model.SerializeToString())
+    _materialize_constant_of_shape(model)
+    rng = np.random.default_rng(seed)
+    users = _consumers(model.graph)
+    for index, tensor in enumerate(model.graph.initializer):
+        array = numpy_helper.to_array(tensor)
+        if not np.issubdtype(array.dtype, np.floating):
+            continue
+        op, position, node = _role(tensor.name, users)
+        fresh = _draw(rng, array.shape, op, position, node).astype(array.dtype)
+        model.graph.initializer[index].CopyFrom(numpy_helper.from_array(fresh, tensor.name))
+    return model
