@@ -190,7 +190,7 @@ class _Importer:
         self._check_outputs(node, len(results), where)
         for onnx_name, result in zip(node.output, results):
             if onnx_name:
-                self.values[onnx_name] = self.graph.add_constant(np.ascontiguousarray(result), onnx_name)
+                self.values[onnx_name] = self.graph.add_constant(np.require(result, requirements="C"), onnx_name)
 
 
 def load_onnx(

@@ -99,7 +99,12 @@ class OpDef:
 
     def infer(self, inputs: Sequence[TensorType], attrs: Any) -> list[TensorType]:
         self.check_arity(len(inputs))
-        result = self.shape_rule(*inputs, **attr_dict(attrs))
+        try:
+            result = self.shape_rule(*inputs, **attr_dict(attrs))
+        except ShapeError as err:
+            if str(err).startswith(self.name):
+                raise
+            raise ShapeError(f"{self.name}: {err}") from None
         return [result] if isinstance(result, TensorType) else list(result)
 
     def run(self, arrays: Sequence[np.ndarray], attrs: Any) -> list[np.ndarray]:
