@@ -1,1 +1,125 @@
 """Pooling: MaxPool, AveragePool, GlobalAveragePool, GlobalMaxPool."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+
+import numpy as np
+
+from cnncompile.errors import ShapeError
+from cnncompile.ir.types import DType, TensorType
+from cnncompile.ops.registry import declare, per_input
+from cnncompile.ops.spatial import AutoPad, Window, resolve_window, windows
+
+MAX_POOL_DTYPES = (DType.FLOAT16, DType.FLOAT32, DType.FLOAT64, DType.INT8, DType.UINT8)
+FLOAT_DTYPES = (DType.FLOAT16, DType.FLOAT32, DType.FLOAT64)
+
+
+@dataclass(frozen=True)
+class MaxPoolAttrs:
+    """`storage_order` only orders the optional Indices output, which cnncompile does not produce."""
+
+    kernel_shape: tuple[int, ...]
+    auto_pad: AutoPad = AutoPad.NOTSET
+    ceil_mode: int = 0
+    dilations: tuple[int, ...] | None = None
+    pads: tuple[int, ...] | None = None
+    storage_order: int = 0
+    strides: tuple[int, ...] | None = None
+
+
+@dataclass(frozen=True)
+class AveragePoolAttrs:
+    kernel_shape: tuple[int, ...]
+    auto_pad: AutoPad = AutoPad.NOTSET
+    ceil_mode: int = 0
+    count_include_pad: int = 0
+    dilations: tuple[int, ...] | None = None
+    pads: tuple[int, ...] | None = None
+    strides: tuple[int, ...] | None = None
+
+
+def _pool_window(op: str, x: tuple[int, ...], attrs: dict) -> Window:
+    if attrs["ceil_mode"] not in (0, 1):
+        raise ShapeError(f"{op}: ceil_mode must be 0 or 1, got {attrs['ceil_mode']}")
+    return resolve_window(op, x[2:], tuple(attrs["kernel_shape"]), attrs["strides"], attrs["dilations"],
+                          attrs["pads"], attrs["auto_pad"], ceil_mode=bool(attrs["ceil_mode"]))
+
+
+def _check_feature_map(op: str, x: TensorType, dtypes: tuple[DType, ...]) -> None:
+    if x.rank < 3:
+        raise ShapeError(f"{op} needs X of rank >= 3 (N, C, *spatial), got X{list(x.shape)}")
+    if x.dtype not in dtypes:
+        raise ShapeError(f"{op} does not take {x.dtype.value} input; cast X to one of "
+                         + ", ".join(d.value for d in dtypes))
+
+
+def _pool_shape(op: str, dtypes: tuple[DType, ...]):
+    def rule(x: TensorType, **attrs) -> TensorType:
+        _check_feature_map(op, x, dtypes)
+        window = _pool_window(op, x.shape, attrs)
+        return TensorType((*x.shape[:2], *window.out), x.dtype, x.layout)
+
+    return rule
+
+
+def _window_flops(inputs: Sequence[TensorType], outputs: Sequence[TensorType], attrs) -> int:
+    """One compare or add per window element per output."""
+    return outputs[0].numel * math.prod(attrs.kernel_shape)
+
+
+def _kernel_axes(window: Window) -> tuple[int, ...]:
+    rank = len(window.kernel)
+    return tuple(range(2 + rank, 2 + 2 * rank))
+
+
+@declare("MaxPool", MaxPoolAttrs, shape=_pool_shape("MaxPool", MAX_POOL_DTYPES), flops=_window_flops)
+def MaxPool(x, **attrs):
+    """Maximum of X over each (dilated, strided) window; padding never wins."""
+    window = _pool_window("MaxPool", x.shape, attrs)
+    lowest = -np.inf if np.issubdtype(x.dtype, np.floating) else np.iinfo(x.dtype).min
+    return windows(x, window, fill=lowest).max(axis=_kernel_axes(window))
+
+
+@declare("AveragePool", AveragePoolAttrs, shape=_pool_shape("AveragePool", FLOAT_DTYPES), flops=_window_flops)
+def AveragePool(x, **attrs):
+    """Mean of X over each (dilated, strided) window; count_include_pad decides whether padding counts.
+
+    With count_include_pad the divisor also counts the explicit (or auto_pad) padding, but
+    never the extra end padding that ceil_mode adds so the last window fits: the divisor
+    is the window's overlap with the padded input, found by pooling a mask of ones.
+    """
+    window = _pool_window("AveragePool", x.shape, attrs)
+    axes = _kernel_axes(window)
+    sums = windows(x, window).sum(axis=axes)
+    if attrs["count_include_pad"]:
+        padded = [n + b + e for n, b, e in zip(x.shape[2:], window.pads_begin, window.pads_end)]
+        mask = np.ones((1, 1, *padded))
+        mask_window = replace(window, pads_begin=(0,) * len(padded), pads_end=(0,) * len(padded))
+    else:
+        mask, mask_window = np.ones((1, 1, *x.shape[2:])), window
+    counts = windows(mask, mask_window).sum(axis=axes)
+    # A dilated window can fall wholly in padding; its mean is 0, as in onnxruntime.
+    return (sums / np.maximum(counts, 1)).astype(x.dtype, copy=False)
+
+
+def _global_shape(op: str):
+    def rule(x: TensorType, **_) -> TensorType:
+        _check_feature_map(op, x, FLOAT_DTYPES)
+        return TensorType((*x.shape[:2], *(1,) * (x.rank - 2)), x.dtype, x.layout)
+
+    return rule
+
+
+@declare("GlobalAveragePool", shape=_global_shape("GlobalAveragePool"), flops=per_input(1))
+def GlobalAveragePool(x):
+    """Mean of X over all spatial dimensions, kept as size-1 dimensions."""
+    return x.mean(axis=tuple(range(2, x.ndim)), keepdims=True).astype(x.dtype, copy=False)
+
+
+@declare("GlobalMaxPool", shape=_global_shape("GlobalMaxPool"), flops=per_input(1))
+def GlobalMaxPool(x):
+    """Maximum of X over all spatial dimensions, kept as size-1 dimensions."""
+    return x.max(axis=tuple(range(2, x.ndim)), keepdims=True)

@@ -2,7 +2,8 @@
 
 Output size follows the seeds' formula, generalised to dilation and asymmetric padding:
     out = floor((in + pad_begin + pad_end - ((k - 1) * d + 1)) / s) + 1
-with `ceil` in place of `floor` for pooling's ceil_mode.
+with `ceil` in place of `floor` for pooling's ceil_mode, where the last window may overhang
+the end of the padded input (even one shorter than the window) but must start inside it.
 """
 
 from __future__ import annotations
@@ -75,14 +76,14 @@ def resolve_window(
     out = []
     for i in range(rank):
         span = spatial[i] + begin[i] + end[i] - extent[i]
-        if span < 0:
+        size = (math.ceil(span / strides[i]) if ceil_mode else span // strides[i]) + 1
+        if ceil_mode and (size - 1) * strides[i] >= spatial[i] + begin[i]:
+            size -= 1  # the last window would start inside the end padding: drop it
+        if size < 1 or (span < 0 and not ceil_mode):
             raise ShapeError(
                 f"{op}: window of extent {extent[i]} does not fit spatial dim {i} of size {spatial[i]} "
                 f"with pads ({begin[i]}, {end[i]})"
             )
-        size = (math.ceil(span / strides[i]) if ceil_mode else span // strides[i]) + 1
-        if ceil_mode and (size - 1) * strides[i] >= spatial[i] + begin[i]:
-            size -= 1  # the last window would start inside the end padding: drop it
         out.append(size)
     return Window(tuple(kernel), tuple(strides), tuple(dilations), tuple(begin), tuple(end), tuple(out))
 
