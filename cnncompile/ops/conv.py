@@ -58,23 +58,27 @@ def _conv_flops(inputs: Sequence[TensorType], outputs: Sequence[TensorType], att
 def Conv(x, w, b=None, **attrs):
     """Cross-correlation of X (N, C, *spatial) with W (M, C/group, *kernel), plus bias.
 
-    im2col by sliding windows, then one batched matmul over the groups:
-    (G, N*out, C/G*K) @ (G, C/G*K, M/G).
+    im2col by sliding windows laid out as (N, G, C/G*K, out), then one broadcast matmul
+    (G, M/G, C/G*K) @ (N, G, C/G*K, out) whose result is already (N, M, out): no output
+    transpose. A pointwise conv (1x1, stride 1, no padding) needs no im2col at all.
     """
     window = _conv_window(x.shape, w.shape, attrs)
     n, c = x.shape[:2]
     m, g = w.shape[0], attrs["group"]
     rank = len(window.kernel)
-    patches = windows(x, window).reshape(n, g, c // g, *window.out, *window.kernel)
-    spatial_axes = tuple(range(3, 3 + rank))
-    kernel_axes = tuple(range(3 + rank, 3 + 2 * rank))
-    cols = patches.transpose(1, 0, *spatial_axes, 2, *kernel_axes).reshape(g, n * math.prod(window.out), -1)
-    weights = w.reshape(g, m // g, -1).transpose(0, 2, 1)
-    y = np.matmul(cols, weights).reshape(g, n, *window.out, m // g)
-    y = y.transpose(1, 0, 2 + rank, *range(2, 2 + rank)).reshape(n, m, *window.out)
+    pointwise = all(k == 1 for k in window.kernel) and all(s == 1 for s in window.strides) \
+        and not any(window.pads_begin + window.pads_end)
+    if pointwise:
+        cols = x.reshape(n, g, c // g, -1)
+    else:
+        patches = windows(x, window).reshape(n, g, c // g, *window.out, *window.kernel)
+        kernel_axes = range(3 + rank, 3 + 2 * rank)
+        patches = patches.transpose(0, 1, 2, *kernel_axes, *range(3, 3 + rank))
+        cols = patches.reshape(n, g, -1, math.prod(window.out))
+    y = np.matmul(w.reshape(g, m // g, -1), cols).reshape(n, m, *window.out)
     if b is not None:
-        y = y + b.reshape(1, m, *(1,) * rank)
-    return np.ascontiguousarray(y)
+        y += b.reshape(m, *(1,) * rank)
+    return y
 
 
 @dataclass(frozen=True)

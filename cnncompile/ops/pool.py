@@ -11,7 +11,7 @@ import numpy as np
 from cnncompile.errors import ShapeError
 from cnncompile.ir.types import DType, TensorType
 from cnncompile.ops.registry import declare, per_input
-from cnncompile.ops.spatial import AutoPad, Window, resolve_window, windows
+from cnncompile.ops.spatial import AutoPad, Window, reduce_windows, resolve_window
 
 MAX_POOL_DTYPES = (DType.FLOAT16, DType.FLOAT32, DType.FLOAT64, DType.INT8, DType.UINT8)
 FLOAT_DTYPES = (DType.FLOAT16, DType.FLOAT32, DType.FLOAT64)
@@ -70,17 +70,12 @@ def _window_flops(inputs: Sequence[TensorType], outputs: Sequence[TensorType], a
     return outputs[0].numel * math.prod(attrs.kernel_shape)
 
 
-def _kernel_axes(window: Window) -> tuple[int, ...]:
-    rank = len(window.kernel)
-    return tuple(range(2 + rank, 2 + 2 * rank))
-
-
 @declare("MaxPool", MaxPoolAttrs, shape=_pool_shape("MaxPool", MAX_POOL_DTYPES), flops=_window_flops)
 def MaxPool(x, **attrs):
     """Maximum of X over each (dilated, strided) window; padding never wins."""
     window = _pool_window("MaxPool", x.shape, attrs)
     lowest = -np.inf if np.issubdtype(x.dtype, np.floating) else np.iinfo(x.dtype).min
-    return windows(x, window, fill=lowest).max(axis=_kernel_axes(window))
+    return reduce_windows(x, window, np.maximum, fill=lowest)
 
 
 @declare("AveragePool", AveragePoolAttrs, shape=_pool_shape("AveragePool", FLOAT_DTYPES), flops=_window_flops)
@@ -92,15 +87,14 @@ def AveragePool(x, **attrs):
     is the window's overlap with the padded input, found by pooling a mask of ones.
     """
     window = _pool_window("AveragePool", x.shape, attrs)
-    axes = _kernel_axes(window)
-    sums = windows(x, window).sum(axis=axes)
+    sums = reduce_windows(x, window, np.add)
     if attrs["count_include_pad"]:
         padded = [n + b + e for n, b, e in zip(x.shape[2:], window.pads_begin, window.pads_end)]
         mask = np.ones((1, 1, *padded))
         mask_window = replace(window, pads_begin=(0,) * len(padded), pads_end=(0,) * len(padded))
     else:
         mask, mask_window = np.ones((1, 1, *x.shape[2:])), window
-    counts = windows(mask, mask_window).sum(axis=axes)
+    counts = reduce_windows(mask, mask_window, np.add)
     # A dilated window can fall wholly in padding; its mean is 0, as in onnxruntime.
     return (sums / np.maximum(counts, 1)).astype(x.dtype, copy=False)
 

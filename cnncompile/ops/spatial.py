@@ -125,3 +125,19 @@ def exact_output_size(size: int, kernel: int, pad: int, stride: int) -> int:
             "change the padding or stride, or allow floor semantics (strict=False)"
         )
     return span // stride + 1
+
+
+def reduce_windows(x: np.ndarray, window: Window, ufunc: np.ufunc, fill: float = 0.0) -> np.ndarray:
+    """Combine each window of `x` with `ufunc` (np.maximum, np.add): (N, C, *out).
+
+    Loops over the kernel's offsets, not the pixels: each step is one vectorised ufunc
+    over a strided (N, C, *out) slice, far faster than reducing the patches' small
+    trailing axes.
+    """
+    patches = windows(x, window, fill)
+    rank = len(window.kernel)
+    result = None
+    for offset in np.ndindex(*window.kernel):
+        tap = patches[(Ellipsis, *offset)] if rank else patches
+        result = tap.copy() if result is None else ufunc(result, tap, out=result)
+    return result

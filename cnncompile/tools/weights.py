@@ -2,9 +2,12 @@
 
 onnx's light test models carry constant weights (ConstantOfShape nodes filling every
 tensor with one value), which would hide almost any numerical bug. Before a numerical
-comparison their weights are replaced by random ones, initialised by role so that
-activations stay O(1) through a deep network: He-normal for conv and dense weights,
-scales near 1 and small shifts for normalisation and biases.
+comparison their weights are replaced by random ones, initialised by role: He-normal for
+conv and dense weights, scales near 1 and small shifts for normalisation and biases.
+Random BatchNorm statistics do not normalise anything, so a deep residual network's
+activations would still grow block by block until its softmax saturates and every
+comparison passes trivially; `calibrate=True` therefore sets each BatchNorm's mean and
+variance to the statistics of the activations it actually receives on a random input.
 """
 
 from __future__ import annotations
@@ -13,7 +16,7 @@ import math
 
 import numpy as np
 import onnx
-from onnx import numpy_helper
+from onnx import helper, numpy_helper
 
 LOOK_THROUGH = frozenset({"Unsqueeze", "Squeeze", "Reshape", "Flatten", "Transpose", "Identity", "Cast"})
 SCALE_ROLES = {("BatchNormalization", 1), ("BatchNormalization", 4), ("InstanceNormalization", 1),
@@ -68,7 +71,11 @@ def _materialize_constant_of_shape(model: onnx.ModelProto) -> None:
             shape = tuple(int(d) for d in numpy_helper.to_array(inits[node.input[0]]))
             value = next((numpy_helper.to_array(a.t) for a in node.attribute if a.name == "value"),
                          np.zeros(1, np.float32))
-            graph.initializer.append(numpy_helper.from_array(np.full(shape, value.reshape(-1)[0]), node.output[0]))
+            array = np.full(shape, value.reshape(-1)[0])
+            graph.initializer.append(numpy_helper.from_array(array, node.output[0]))
+            if model.ir_version < 4:  # before IR 4 every initializer must also be a graph input
+                graph.input.append(helper.make_tensor_value_info(
+                    node.output[0], helper.np_dtype_to_tensor_dtype(array.dtype), shape))
         else:
             kept.append(node)
     del graph.node[:]
@@ -82,7 +89,7 @@ def _materialize_constant_of_shape(model: onnx.ModelProto) -> None:
     graph.input.extend(inputs)
 
 
-def randomize_weights(model: onnx.ModelProto, seed: int = 0) -> onnx.ModelProto:
+def randomize_weights(model: onnx.ModelProto, seed: int = 0, calibrate: bool = True) -> onnx.ModelProto:
     """A copy of `model` whose floating-point weights are random and role-appropriate."""
     model = onnx.ModelProto.FromString(model.SerializeToString())
     _materialize_constant_of_shape(model)
@@ -95,4 +102,32 @@ def randomize_weights(model: onnx.ModelProto, seed: int = 0) -> onnx.ModelProto:
         op, position, node = _role(tensor.name, users)
         fresh = _draw(rng, array.shape, op, position, node).astype(array.dtype)
         model.graph.initializer[index].CopyFrom(numpy_helper.from_array(fresh, tensor.name))
+    if calibrate:
+        _calibrate_batchnorm(model, seed)
     return model
+
+
+def _calibrate_batchnorm(model: onnx.ModelProto, seed: int) -> None:
+    """Set every BatchNorm's mean/var initializers to the batch statistics of its input."""
+    from cnncompile.backends.reference import run_reference
+    from cnncompile.frontends.onnx import load_onnx
+    from cnncompile.ops.norm import BatchNormalization
+    from cnncompile.tools.models import random_inputs
+
+    graph = load_onnx(model)
+    measured: dict[str, np.ndarray] = {}
+
+    def hook(node, args):
+        if node.op is not BatchNormalization or not all(graph.is_constant(v) for v in node.inputs[3:]):
+            return None
+        x = args[0]
+        axes = (0, *range(2, x.ndim))
+        mean, var = x.mean(axis=axes), x.var(axis=axes)
+        measured[node.inputs[3].name], measured[node.inputs[4].name] = mean, var
+        return [*args[:3], mean, var]
+
+    run_reference(graph, random_inputs(graph, seed), dtype="float64", hook=hook)
+    for index, tensor in enumerate(model.graph.initializer):
+        if tensor.name in measured:
+            array = measured[tensor.name].astype(numpy_helper.to_array(tensor).dtype)
+            model.graph.initializer[index].CopyFrom(numpy_helper.from_array(array, tensor.name))

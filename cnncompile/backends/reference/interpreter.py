@@ -7,14 +7,18 @@ tensors are kept as float32. Integer and boolean tensors are never converted.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
 
 import numpy as np
 
 from cnncompile.errors import CnnCompileError, ExecutionError, ModelError
-from cnncompile.ir.graph import Graph, Value
+from cnncompile.ir.graph import Graph, Node, Value
 
 COMPUTE_DTYPES = ("float32", "float64")
+
+# Called with each node and its input arrays before the node runs; returning a list
+# replaces those inputs (calibration overwrites BatchNorm statistics this way).
+NodeHook = Callable[[Node, Sequence[np.ndarray]], Sequence[np.ndarray] | None]
 
 
 def _to_compute(array: np.ndarray, dtype: np.dtype) -> np.ndarray:
@@ -45,7 +49,7 @@ def check_inputs(graph: Graph, inputs: Mapping[str, np.ndarray]) -> None:
 
 
 def run_reference(
-    graph: Graph, inputs: Mapping[str, np.ndarray], dtype: str = "float64"
+    graph: Graph, inputs: Mapping[str, np.ndarray], dtype: str = "float64", *, hook: NodeHook | None = None
 ) -> dict[str, np.ndarray]:
     """Run `graph` on NumPy arrays and return its outputs by name."""
     if dtype not in COMPUTE_DTYPES:
@@ -58,6 +62,8 @@ def run_reference(
     keep = set(graph.outputs) | set(graph.constants)
     for index, node in enumerate(graph.nodes):
         args = [env[v] for v in node.inputs]
+        if hook is not None:
+            args = list(hook(node, args) or args)
         try:
             results = node.op.run(args, node.attrs)
         except CnnCompileError as err:
