@@ -42,7 +42,7 @@ def cmd_inspect(args: argparse.Namespace) -> int:
 
 def cmd_run(args: argparse.Namespace) -> int:
     from cnncompile.backends.reference import run_reference
-    from cnncompile.tools.artifacts import save_arrays
+    from cnncompile.fileio import save_arrays
     from cnncompile.tools.models import load_inputs, random_inputs
 
     graph = _graph(args)

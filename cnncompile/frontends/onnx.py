@@ -91,6 +91,7 @@ class _Importer:
             self._import_node(node, index)
         for info in onnx_graph.output:
             self.graph.outputs.append(self.values[info.name])
+        self.graph.drop_unused_constants()
         verify(self.graph)
         return self.graph
 

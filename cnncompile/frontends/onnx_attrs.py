@@ -20,7 +20,7 @@ from onnx import helper, numpy_helper
 from cnncompile.ir.types import DType
 
 
-def _base_hint(hint: Any) -> Any:
+def base_hint(hint: Any) -> Any:
     """Strip `| None` from a field's hint."""
     if typing.get_origin(hint) in (typing.Union, types.UnionType):
         arms = [a for a in typing.get_args(hint) if a is not type(None)]
@@ -30,7 +30,7 @@ def _base_hint(hint: Any) -> Any:
 
 def coerce(value: Any, hint: Any) -> Any:
     """Convert a Python or NumPy value read from ONNX to the type `hint` names."""
-    hint = _base_hint(hint)
+    hint = base_hint(hint)
     if isinstance(value, onnx.TensorProto):
         value = numpy_helper.to_array(value)
     if isinstance(value, bytes):

@@ -128,6 +128,15 @@ class Graph:
     def mark_outputs(self, *values: Value) -> None:
         self.outputs.extend(values)
 
+    def drop_unused_constants(self) -> int:
+        """Forget constants no node or output reads; return how many went."""
+        used = {v for node in self.nodes for v in node.inputs} | set(self.outputs)
+        unused = [v for v in self.constants if v not in used]
+        for value in unused:
+            del self.constants[value]
+            self._taken["value"].discard(value.name)
+        return len(unused)
+
     # -- queries ------------------------------------------------------------------------
     def is_constant(self, value: Value) -> bool:
         return value in self.constants

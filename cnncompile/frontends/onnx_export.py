@@ -1,0 +1,138 @@
+"""ONNX export: the IR back to a standard ONNX model that onnx.checker accepts.
+
+Every node becomes the ONNX node of the same name; the attributes cnncompile keeps as
+attributes but ONNX takes as inputs (Reshape's shape, Pad's pads, Clip's bounds, ...)
+become initializers again, and attributes left at their defaults are omitted, so the
+exported file reads like one written by an exporter and opens in Netron as is.
+"""
+
+from __future__ import annotations
+
+import enum
+import os
+import typing
+from dataclasses import MISSING, fields
+from typing import Any
+
+import numpy as np
+import onnx
+from onnx import helper, numpy_helper
+
+from cnncompile.errors import CnnCompileError
+from cnncompile.frontends.onnx_attrs import base_hint
+from cnncompile.ir.graph import Graph, Node, Value
+from cnncompile.ir.types import DType, TensorType
+from cnncompile.fileio import write_atomically
+
+OPSET = 21
+IR_VERSION = 10
+
+
+def _elem_type(dtype: DType) -> int:
+    return helper.np_dtype_to_tensor_dtype(dtype.numpy)
+
+
+def _value_info(value: Value) -> onnx.ValueInfoProto:
+    return helper.make_tensor_value_info(value.name, _elem_type(value.type.dtype), value.type.shape)
+
+
+def _attribute_value(value: Any) -> Any:
+    if isinstance(value, DType):
+        return _elem_type(value)
+    if isinstance(value, enum.Enum):
+        return value.value
+    if isinstance(value, np.ndarray):
+        return numpy_helper.from_array(value)
+    if isinstance(value, tuple):
+        return [_attribute_value(v) for v in value]
+    return value
+
+
+def _is_default(field, value: Any) -> bool:
+    if value is None:
+        return True
+    if field.default is MISSING or isinstance(value, np.ndarray):
+        return False
+    return value == field.default
+
+
+def _input_tensor(value: Any, hint: Any, like: TensorType | None) -> np.ndarray:
+    """The array an attribute-kept-as-input becomes: int64 lists, float lists, or X's dtype."""
+    hint = base_hint(hint)
+    if typing.get_origin(hint) is tuple:
+        item = typing.get_args(hint)[0]
+        return np.asarray(value, np.int64 if item is int else np.float32)
+    if hint is np.ndarray:
+        return np.asarray(value)
+    dtype = like.dtype.numpy if like is not None else np.float32
+    return np.asarray(value, dtype)
+
+
+class _Exporter:
+    def __init__(self, graph: Graph):
+        self.graph = graph
+        self.initializers: list[onnx.TensorProto] = []
+        self.taken = {v.name for v in graph.values()}
+
+    def _fresh(self, hint: str) -> str:
+        name, suffix = hint, 0
+        while name in self.taken:
+            suffix += 1
+            name = f"{hint}_{suffix}"
+        self.taken.add(name)
+        return name
+
+    def node(self, node: Node) -> onnx.NodeProto:
+        op = node.op
+        hints = typing.get_type_hints(op.attrs)
+        promoted = {field: position for position, field in op.onnx_inputs_as_attrs.items()}
+        attributes = {}
+        slots: dict[int, str] = {}
+        for field in fields(node.attrs):
+            value = getattr(node.attrs, field.name)
+            if _is_default(field, value):
+                continue
+            if field.name in promoted:
+                like = node.inputs[0].type if node.inputs else None
+                name = self._fresh(f"{node.name}_{field.name}")
+                self.initializers.append(numpy_helper.from_array(_input_tensor(value, hints[field.name], like), name))
+                slots[promoted[field.name]] = name
+            else:
+                attributes[field.name] = _attribute_value(value)
+        data = iter(v.name for v in node.inputs)
+        width = max([*slots, -1]) + 1
+        inputs = [slots.get(p, "") if p in op.onnx_inputs_as_attrs else next(data, "") for p in range(width)]
+        inputs += list(data)
+        while inputs and not inputs[-1]:
+            inputs.pop()
+        return helper.make_node(op.name, inputs, [v.name for v in node.outputs], name=node.name, **attributes)
+
+    def model(self) -> onnx.ModelProto:
+        graph = self.graph
+        nodes = [self.node(n) for n in graph.nodes]
+        self.initializers[:0] = [numpy_helper.from_array(a, v.name) for v, a in graph.constants.items()]
+        onnx_graph = helper.make_graph(
+            nodes, graph.name, [_value_info(v) for v in graph.inputs], [_value_info(v) for v in graph.outputs],
+            self.initializers, value_info=[_value_info(v) for n in graph.nodes for v in n.outputs
+                                           if v not in graph.outputs],
+        )
+        model = helper.make_model(onnx_graph, opset_imports=[helper.make_opsetid("", OPSET)],
+                                  producer_name="cnncompile")
+        model.ir_version = IR_VERSION
+        return model
+
+
+def to_onnx(graph: Graph) -> onnx.ModelProto:
+    """The graph as a checked ONNX ModelProto."""
+    model = _Exporter(graph).model()
+    try:
+        onnx.checker.check_model(model, full_check=True)
+    except (onnx.checker.ValidationError, onnx.shape_inference.InferenceError) as err:
+        raise CnnCompileError(f"graph '{graph.name}' exports to an invalid ONNX model: {err}") from None
+    return model
+
+
+def save_onnx(graph: Graph, path: str | os.PathLike) -> None:
+    """Write the graph as an ONNX file, atomically."""
+    model = to_onnx(graph)
+    write_atomically(path, lambda handle: handle.write(model.SerializeToString()))
