@@ -32,3 +32,7 @@ class ModelError(CnnCompileError):
 
 class ExecutionError(CnnCompileError):
     """A kernel failed while running a graph."""
+
+
+class PassError(CnnCompileError):
+    """A pass broke the IR, changed the numbers, or did not reach a fixed point."""

@@ -4,6 +4,12 @@ Every node becomes the ONNX node of the same name; the attributes cnncompile kee
 attributes but ONNX takes as inputs (Reshape's shape, Pad's pads, Clip's bounds, ...)
 become initializers again, and attributes left at their defaults are omitted, so the
 exported file reads like one written by an exporter and opens in Netron as is.
+
+cnncompile's fused ops have no ONNX equivalent node, but every one stands for a short
+chain of standard ops (`cnncompile.ops.fused.expand`): a FusedConv exports as Conv, Add
+(its residual) and its activation, a ChannelAffine as Mul, Add and its activation. An
+optimized graph therefore exports as plain ONNX that onnxruntime runs and Netron draws,
+with the folds (BatchNorm, Pad, per-channel scales) already in the weights.
 """
 
 from __future__ import annotations
@@ -22,6 +28,7 @@ from cnncompile.errors import CnnCompileError
 from cnncompile.frontends.onnx_attrs import base_hint
 from cnncompile.ir.graph import Graph, Node, Value
 from cnncompile.ir.types import DType, TensorType
+from cnncompile.ops.fused import expand
 from cnncompile.fileio import write_atomically
 
 OPSET = 21
@@ -109,11 +116,12 @@ class _Exporter:
 
     def model(self) -> onnx.ModelProto:
         graph = self.graph
-        nodes = [self.node(n) for n in graph.nodes]
+        standard = [part for n in graph.nodes for part in (expand(n, self._fresh) if n.op.domain else [n])]
+        nodes = [self.node(n) for n in standard]
         self.initializers[:0] = [numpy_helper.from_array(a, v.name) for v, a in graph.constants.items()]
         onnx_graph = helper.make_graph(
             nodes, graph.name, [_value_info(v) for v in graph.inputs], [_value_info(v) for v in graph.outputs],
-            self.initializers, value_info=[_value_info(v) for n in graph.nodes for v in n.outputs
+            self.initializers, value_info=[_value_info(v) for n in standard for v in n.outputs
                                            if v not in graph.outputs],
         )
         model = helper.make_model(onnx_graph, opset_imports=[helper.make_opsetid("", OPSET)],

@@ -137,6 +137,21 @@ class Graph:
             self._taken["value"].discard(value.name)
         return len(unused)
 
+    def copy(self) -> Graph:
+        """An independent graph: new nodes and values, sharing the constant arrays and attrs.
+
+        Passes rewrite a graph's node list in place but replace constants and attrs rather
+        than write into them, so two copies can be optimized differently at the cost of the
+        node list alone.
+        """
+        twin = {v: Value(v.name, v.type) for v in self.values()}
+        nodes = [Node(n.op, [twin[v] for v in n.inputs], [twin[v] for v in n.outputs], n.attrs, n.name)
+                 for n in self.nodes]
+        graph = Graph(self.name, [twin[v] for v in self.inputs], [twin[v] for v in self.outputs], nodes,
+                      {twin[v]: a for v, a in self.constants.items()})
+        graph._taken = {kind: set(names) for kind, names in self._taken.items()}
+        return graph
+
     # -- queries ------------------------------------------------------------------------
     def is_constant(self, value: Value) -> bool:
         return value in self.constants

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import enum
 from typing import Any
 
@@ -19,6 +20,8 @@ def _format_attr(value: Any) -> str:
         return "[" + ",".join(_format_attr(v) for v in value) + "]"
     if isinstance(value, float):
         return f"{value:g}"
+    if dataclasses.is_dataclass(value):
+        return "{" + ",".join(f"{f.name}={_format_attr(getattr(value, f.name))}" for f in dataclasses.fields(value)) + "}"
     return str(value)
 
 

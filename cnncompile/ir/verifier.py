@@ -105,7 +105,8 @@ def verify(graph: Graph) -> None:
 
 
 def _check_node(node: Node, where: str) -> None:
-    if not is_dataclass(node.attrs) or not isinstance(node.attrs, node.op.attrs):
+    # Exactly the op's class: a FusedConv's attrs extend Conv's, and must not pass for them.
+    if not is_dataclass(node.attrs) or type(node.attrs) is not node.op.attrs:
         raise VerifyError(f"{where}: attrs are {type(node.attrs).__name__}, expected {node.op.attrs.__name__}")
     try:
         check_attr_types(node.attrs)

@@ -49,7 +49,8 @@ class OpDef:
     known at compile time (Reshape's shape, Pad's pads, Clip's bounds); `onnx_aliases`
     maps attribute names of older opsets onto the fields.
     `value_independent` ops (Shape) compute their output from the input types alone, so
-    they fold away whenever shapes are static.
+    they fold away whenever shapes are static. Ops of a `domain` other than ONNX's own ("")
+    are cnncompile's fused ops, which export as the standard ops they stand for.
     """
 
     name: str
@@ -62,6 +63,7 @@ class OpDef:
     onnx_inputs_as_attrs: Mapping[int, str] = field(default_factory=dict)
     onnx_aliases: Mapping[str, str] = field(default_factory=dict)
     value_independent: bool = False
+    domain: str = ""
     doc: str = ""
 
     def __repr__(self) -> str:
@@ -134,6 +136,7 @@ def declare(
     onnx_inputs_as_attrs: Mapping[int, str] | None = None,
     onnx_aliases: Mapping[str, str] | None = None,
     value_independent: bool = False,
+    domain: str = "",
 ) -> Callable[[Callable[..., Any]], OpDef]:
     """Declare an op around its reference kernel and register it under its ONNX name."""
 
@@ -151,6 +154,7 @@ def declare(
             onnx_inputs_as_attrs=MappingProxyType(dict(onnx_inputs_as_attrs or {})),
             onnx_aliases=MappingProxyType(dict(onnx_aliases or {})),
             value_independent=value_independent,
+            domain=domain,
             doc=(kernel.__doc__ or "").strip().split("\n")[0],
         )
         _REGISTRY[name] = op

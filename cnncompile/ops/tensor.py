@@ -269,7 +269,7 @@ class PadAttrs:
     axes: tuple[int, ...] | None = None
 
 
-def _pad_widths(dims: tuple[int, ...], pads: tuple[int, ...], axes: tuple[int, ...] | None) -> list[tuple[int, int]]:
+def pad_widths(dims: tuple[int, ...], pads: tuple[int, ...], axes: tuple[int, ...] | None) -> list[tuple[int, int]]:
     """(begin, end) per axis of the input; negative widths crop."""
     rank = len(dims)
     axes_list = list(range(rank)) if axes is None else normalize_axes(axes, rank, "Pad")
@@ -283,7 +283,7 @@ def _pad_widths(dims: tuple[int, ...], pads: tuple[int, ...], axes: tuple[int, .
 
 
 def _pad_dims(dims: tuple[int, ...], pads: tuple[int, ...], mode: PadMode, axes: tuple[int, ...] | None) -> tuple[int, ...]:
-    widths = _pad_widths(dims, pads, axes)
+    widths = pad_widths(dims, pads, axes)
     out = []
     for axis, (d, (begin, end)) in enumerate(zip(dims, widths)):
         kept = d + min(begin, 0) + min(end, 0)
@@ -310,7 +310,7 @@ def _pad_shape(data: TensorType, *, pads: tuple[int, ...], mode: PadMode, consta
          onnx_aliases={"value": "constant_value", "paddings": "pads"})
 def Pad(data, *, pads, mode, constant_value, axes):
     """Crop by negative pads, then pad by positive ones (constant, reflect, edge or wrap)."""
-    widths = _pad_widths(data.shape, pads, axes)
+    widths = pad_widths(data.shape, pads, axes)
     kept = data[tuple(slice(max(-b, 0), d - max(-e, 0)) for d, (b, e) in zip(data.shape, widths))]
     grow = [(max(b, 0), max(e, 0)) for b, e in widths]
     if mode is PadMode.CONSTANT:

@@ -1,0 +1,144 @@
+"""The HTML report of `cnncompile compare`: one self-contained file, no scripts, no fetches.
+
+It holds the comparison table, a bar chart of latency per pipeline (median, with a
+whisker from min to max) and a picture of the graph each pipeline leaves beside the
+imported one. Pictures are SVG drawn here: each node sits in the layer of its longest
+path from the inputs, so a chain reads top to bottom and a residual branch beside it;
+fused nodes are labelled with their epilogue.
+"""
+
+from __future__ import annotations
+
+import html
+import os
+from dataclasses import dataclass
+
+from cnncompile.fileio import write_atomically
+from cnncompile.ir.graph import Graph, Node
+from cnncompile.ops.fused import Activation
+from cnncompile.tools.compare import Comparison, format_comparison
+
+BOX_W, BOX_H, GAP_X, GAP_Y, MARGIN = 150, 20, 16, 14, 10
+
+# Fill colour by op family; anything else is grey.
+COLOURS = {
+    "Conv": "#9ecae1", "ConvTranspose": "#9ecae1", "FusedConv": "#3182bd", "Gemm": "#9ecae1", "MatMul": "#9ecae1",
+    "BatchNormalization": "#fdae6b", "ChannelAffine": "#e6550d", "Relu": "#a1d99b", "Clip": "#a1d99b",
+    "LeakyRelu": "#a1d99b", "Sigmoid": "#a1d99b", "HardSwish": "#a1d99b", "HardSigmoid": "#a1d99b",
+    "Gelu": "#a1d99b", "Tanh": "#a1d99b", "MaxPool": "#bcbddc", "AveragePool": "#bcbddc",
+    "GlobalAveragePool": "#bcbddc", "Concat": "#fee391", "Add": "#d9d9d9", "Sum": "#d9d9d9", "Mul": "#d9d9d9",
+}
+LIGHT_TEXT = {"FusedConv", "ChannelAffine"}
+
+
+def node_label(node: Node) -> str:
+    """The op, with a conv's kernel size and a fused node's epilogue: 'FusedConv 3x3 +res Relu'."""
+    label = node.op.name
+    kernel = node.inputs[1].type.shape[2:] if node.op.name in ("Conv", "FusedConv") else ()
+    if kernel:
+        label += " " + "x".join(map(str, kernel))
+    if node.op.name == "FusedConv" and len(node.inputs) > 3:
+        label += " +res"
+    activation = getattr(node.attrs, "activation", Activation.NONE)
+    if activation is not Activation.NONE:
+        label += f" {activation.value}"
+    return label
+
+
+@dataclass(frozen=True)
+class _Box:
+    x: float
+    y: float
+
+
+def _layout(graph: Graph) -> dict[Node, _Box]:
+    producer = {out: node for node in graph.nodes for out in node.outputs}
+    depth: dict[Node, int] = {}
+    rows: dict[int, int] = {}
+    boxes = {}
+    for node in graph.nodes:
+        depth[node] = 1 + max((depth[producer[v]] for v in node.inputs if v in producer), default=-1)
+        column = rows.get(depth[node], 0)
+        rows[depth[node]] = column + 1
+        boxes[node] = _Box(MARGIN + column * (BOX_W + GAP_X), MARGIN + depth[node] * (BOX_H + GAP_Y))
+    return boxes
+
+
+def graph_svg(graph: Graph) -> str:
+    boxes = _layout(graph)
+    producer = {out: node for node in graph.nodes for out in node.outputs}
+    outputs = set(graph.outputs)
+    width = max((b.x for b in boxes.values()), default=0) + BOX_W + MARGIN
+    height = max((b.y for b in boxes.values()), default=0) + BOX_H + MARGIN
+    parts = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{width:.0f}" height="{height:.0f}" '
+             f'font-family="sans-serif" font-size="11">']
+    for node, box in boxes.items():
+        for value in node.inputs:
+            source = producer.get(value)
+            if source is not None:
+                start = boxes[source]
+                parts.append(f'<line x1="{start.x + BOX_W / 2:.0f}" y1="{start.y + BOX_H:.0f}" '
+                             f'x2="{box.x + BOX_W / 2:.0f}" y2="{box.y:.0f}" stroke="#888"/>')
+    for node, box in boxes.items():
+        colour = COLOURS.get(node.op.name, "#f0f0f0")
+        stroke = ' stroke="#000" stroke-width="2"' if any(o in outputs for o in node.outputs) else ' stroke="#666"'
+        text = "#fff" if node.op.name in LIGHT_TEXT else "#000"
+        shape = "x".join(map(str, node.outputs[0].type.shape))
+        parts.append(f'<g><title>{html.escape(node.name)}: {html.escape(shape)}</title>'
+                     f'<rect x="{box.x:.0f}" y="{box.y:.0f}" width="{BOX_W}" height="{BOX_H}" rx="4" '
+                     f'fill="{colour}"{stroke}/>'
+                     f'<text x="{box.x + BOX_W / 2:.0f}" y="{box.y + 14:.0f}" text-anchor="middle" fill="{text}">'
+                     f'{html.escape(node_label(node))}</text></g>')
+    parts.append("</svg>")
+    return "".join(parts)
+
+
+def latency_svg(comparison: Comparison) -> str:
+    """Horizontal bars of median latency per pipeline, with a min-max whisker."""
+    timed = [r for r in comparison.results if r.latency is not None]
+    if not timed:
+        return "<p>No latency was measured (--runs 0).</p>"
+    label_w, bar_w, row_h = 120, 420, 26
+    top = max(r.latency.high for r in timed)
+    scale = bar_w / top if top > 0 else 0
+    parts = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{label_w + bar_w + 130}" '
+             f'height="{row_h * len(timed) + 10}" font-family="sans-serif" font-size="12">']
+    for i, r in enumerate(timed):
+        y, lat = 5 + i * row_h, r.latency
+        parts.append(f'<text x="{label_w - 6}" y="{y + 15}" text-anchor="end">{html.escape(r.pipeline)}</text>'
+                     f'<rect x="{label_w}" y="{y + 3}" width="{lat.median * scale:.1f}" height="{row_h - 8}" '
+                     f'fill="#3182bd"/>'
+                     f'<line x1="{label_w + lat.low * scale:.1f}" y1="{y + row_h / 2:.1f}" '
+                     f'x2="{label_w + lat.high * scale:.1f}" y2="{y + row_h / 2:.1f}" stroke="#000"/>'
+                     f'<text x="{label_w + lat.high * scale + 6:.1f}" y="{y + 15}">{lat.median * 1e3:.1f} ms</text>')
+    parts.append("</svg>")
+    return "".join(parts)
+
+
+def render_html(comparison: Comparison) -> str:
+    title = f"cnncompile compare: {comparison.model}"
+    pictures = [("imported", comparison.graph)] + [(r.pipeline, r.graph) for r in comparison.results]
+    columns = "".join(f'<div class="graph"><h3>{html.escape(name)} ({len(g.nodes)} nodes)</h3>{graph_svg(g)}</div>'
+                      for name, g in pictures)
+    return f"""<!DOCTYPE html>
+<html lang="en"><head><meta charset="utf-8"><title>{html.escape(title)}</title>
+<style>
+body {{ font-family: sans-serif; margin: 1.5em; }}
+pre {{ background: #f6f6f6; padding: 0.8em; overflow-x: auto; }}
+.graphs {{ display: flex; gap: 1em; align-items: flex-start; }}
+.graph {{ max-height: 85vh; overflow: auto; border: 1px solid #ccc; padding: 0 0.5em; }}
+</style></head><body>
+<h1>{html.escape(title)}</h1>
+<h2>Pipelines</h2>
+<pre>{html.escape(format_comparison(comparison))}</pre>
+<h2>Latency on the reference backend</h2>
+{latency_svg(comparison)}
+<h2>Graphs before and after</h2>
+<div class="graphs">{columns}</div>
+</body></html>
+"""
+
+
+def write_html(path: str | os.PathLike, comparison: Comparison) -> None:
+    text = render_html(comparison).encode()
+    write_atomically(path, lambda handle: handle.write(text))
