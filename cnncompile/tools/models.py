@@ -1,4 +1,4 @@
-"""Resolving what a user names as a model (an ONNX path) into a Graph."""
+"""Resolving what a user names as a model (an ONNX path, or zoo:NAME) into a Graph."""
 
 from __future__ import annotations
 
@@ -10,6 +10,8 @@ import numpy as np
 import onnx
 
 from cnncompile.errors import CnnCompileError, ModelError
+from cnncompile.frontends import zoo
+from cnncompile.frontends.dsl import Weights
 from cnncompile.frontends.onnx import load_onnx
 from cnncompile.ir.graph import Graph
 
@@ -24,10 +26,26 @@ def parse_input_shape(text: str) -> tuple[str, tuple[int, ...]]:
     return match["name"], tuple(int(d) for d in match["dims"].split("x"))
 
 
-def load_model(spec: str, input_shapes: Mapping[str, Sequence[int]] | None = None) -> Graph:
-    if spec.startswith("zoo:"):
-        raise CnnCompileError(f"'{spec}': the model zoo is not part of this build yet; pass an ONNX file")
-    return load_onnx(spec, input_shapes)
+ZOO_PREFIX = "zoo:"
+
+
+def load_model(spec: str, input_shapes: Mapping[str, Sequence[int]] | None = None,
+               weights: Weights = Weights.RANDOM) -> Graph:
+    """An ONNX file, or `zoo:NAME` built at its published size (or the one bound in `input_shapes`).
+
+    `weights` only concerns zoo models: PLACEHOLDER skips drawing random weights when
+    only shapes and counts are wanted.
+    """
+    if not spec.startswith(ZOO_PREFIX):
+        return load_onnx(spec, input_shapes)
+    model = zoo.model(spec[len(ZOO_PREFIX):])
+    shapes = dict(input_shapes or {})
+    unknown = set(shapes) - {model.input_name}
+    if unknown:
+        raise ModelError(f"--input-shape names {', '.join(sorted(unknown))}, but {spec} has one input, "
+                         f"'{model.input_name}' {'x'.join(map(str, model.input_shape))}; "
+                         f"e.g. --input-shape {model.input_name}={'x'.join(map(str, model.input_shape))}")
+    return model.build(shapes.get(model.input_name), weights=weights)
 
 
 def random_inputs(graph: Graph, seed: int = 0) -> dict[str, np.ndarray]:
