@@ -1,144 +1,205 @@
 """ONNX import: a ModelProto (or file) into a verified IR Graph.
 
+The pipeline: parse; refuse unsupported ops, all of them in one message; split the
+weights out and validate the rest with onnx's checker and shape inference (onnx_read);
+bring models older than opset 13 to opset 21 (onnx_versions); then build the graph.
+
 Shapes are bound at import: graph inputs must have static dims (or be given by
 `input_shapes`), and every node whose inputs are all known at compile time is evaluated
 by its reference kernel on the spot, so exporters' shape sub-graphs (Shape -> Gather ->
 Concat -> Reshape) arrive as constants. ONNX inputs that cnncompile keeps as attributes
-(Reshape's shape, Pad's pads, ...) must be such constants.
+(Reshape's shape, Pad's pads, ...) must be such constants. A graph input that also has an
+initializer is a constant unless `input_shapes` names it, which makes it a real input.
 """
 
 from __future__ import annotations
 
 import os
 from collections.abc import Mapping, Sequence
-from pathlib import Path
 
 import numpy as np
 import onnx
-from google.protobuf.message import DecodeError
-from onnx import helper, numpy_helper
+from onnx import helper
 
 from cnncompile.errors import CnnCompileError, ModelError, UnsupportedError
+from cnncompile.frontends.forked import OnnxCrash, run_forked
 from cnncompile.frontends.onnx_attrs import coerce, field_hints
+from cnncompile.frontends.onnx_inputs import input_types
+from cnncompile.frontends.onnx_read import parse, sort_nodes, split_weights, tensor_array, validate
+from cnncompile.frontends.onnx_versions import (
+    DEFAULT_DOMAINS,
+    IGNORED_ATTRIBUTES,
+    UPGRADED_AWAY,
+    Upgraded,
+    default_opset,
+    legacy_resize_steps,
+    upgrade,
+)
 from cnncompile.ir.graph import Graph, Value
-from cnncompile.ir.types import DType, TensorType
+from cnncompile.ir.types import TensorType
 from cnncompile.ir.verifier import verify
 from cnncompile.ops import lookup
 from cnncompile.ops.registry import OpDef
 
 InputShapes = Mapping[str, Sequence[int]]
 
+FOLD_LIMIT_BYTES = 1 << 30
+NAMES_LISTED = 10
 
-def read_model(model: str | os.PathLike | onnx.ModelProto) -> tuple[onnx.ModelProto, Path | None]:
-    """Parse a model file (or accept a proto), run onnx's shape inference and checker."""
-    if isinstance(model, onnx.ModelProto):
-        proto, base = model, None
-    else:
-        path = Path(model)
-        if not path.is_file():
-            raise ModelError(f"model file '{path}' does not exist")
-        try:
-            proto = onnx.load(str(path), load_external_data=False)
-        except (DecodeError, onnx.onnx_cpp2py_export.checker.ValidationError, ValueError, RuntimeError) as err:
-            raise ModelError(f"'{path}' is not a readable ONNX model ({err.__class__.__name__}: {err})") from None
-        base = path.resolve().parent
+
+def load_onnx(
+    model: str | os.PathLike | onnx.ModelProto, input_shapes: InputShapes | None = None
+) -> Graph:
+    """Import an ONNX model into a verified Graph, binding `input_shapes` first.
+
+    Every error is a CnnCompileError on one line, whatever characters the model's names hold.
+    """
     try:
-        proto = onnx.shape_inference.infer_shapes(proto)
-        onnx.checker.check_model(proto)
-    except (onnx.checker.ValidationError, onnx.shape_inference.InferenceError) as err:
-        first = str(err).strip().splitlines()[0]
-        raise ModelError(f"the ONNX checker rejects the model: {first}") from None
-    return proto, base
+        return _load(model, dict(input_shapes or {}))
+    except CnnCompileError as err:
+        text = str(err)
+        if text.isprintable():
+            raise
+        raise type(err)("".join(c if c.isprintable() else c.encode("unicode_escape").decode() for c in text)) from None
 
 
-def _tensor_type(info: onnx.ValueInfoProto, shapes: InputShapes) -> TensorType:
-    tensor = info.type.tensor_type
-    dtype = DType.of(helper.tensor_dtype_to_np_dtype(tensor.elem_type))
-    if info.name in shapes:
-        return TensorType(tuple(shapes[info.name]), dtype)
-    dims = []
-    for i, dim in enumerate(tensor.shape.dim):
-        if not dim.HasField("dim_value"):
-            label = dim.dim_param or "?"
-            raise ModelError(
-                f"input '{info.name}' has dynamic dim {i} ('{label}'); bind it with "
-                f"input_shapes={{'{info.name}': (...)}} or --input-shape {info.name}=1x3x224x224"
-            )
-        dims.append(dim.dim_value)
-    return TensorType(tuple(dims), dtype)
+def _load(model: str | os.PathLike | onnx.ModelProto, shapes: InputShapes) -> Graph:
+    proto, base = parse(model)
+    check_supported(proto)
+    skeleton = split_weights(proto, base)
+    sort_nodes(skeleton.proto.graph)
+    try:
+        upgraded = run_forked(_validate_and_upgrade, skeleton.proto, what="checking and upgrading the model")
+    except OnnxCrash:
+        # onnx died where it should have complained; cnncompile's own shape rules usually
+        # name the node at fault, so let them speak first.
+        _Importer(skeleton.without_stand_ins(skeleton.proto), skeleton.weights, frozenset(), shapes).run()
+        raise
+    check_supported(upgraded.proto)
+    return _Importer(skeleton.without_stand_ins(upgraded.proto), skeleton.weights, upgraded.legacy_resizes,
+                     shapes).run()
+
+
+def _validate_and_upgrade(proto: onnx.ModelProto) -> Upgraded:
+    return upgrade(validate(proto))
+
+
+def check_supported(proto: onnx.ModelProto) -> None:
+    """Raise one UnsupportedError naming every node cnncompile cannot import, grouped by op."""
+    opsets = {o.domain or "ai.onnx": o.version for o in proto.opset_import}
+    opset = default_opset(proto) or 0
+    unsupported: dict[tuple[str, str], list[str]] = {}
+    for index, node in enumerate(proto.graph.node):
+        domain = node.domain or "ai.onnx"
+        known = node.domain in DEFAULT_DOMAINS and (
+            _onnx_op(node.op_type) is not None or opset < UPGRADED_AWAY.get(node.op_type, 0))
+        if not known:
+            unsupported.setdefault((domain, node.op_type), []).append(node.name or f"#{index}")
+    if not unsupported:
+        return
+    groups = []
+    for (domain, op_type), names in unsupported.items():
+        version = f"opset {opsets[domain]}" if domain in opsets else "a domain the model never imports"
+        shown = ", ".join(f"'{n}'" for n in names[:NAMES_LISTED])
+        more = f" and {len(names) - NAMES_LISTED} more" if len(names) > NAMES_LISTED else ""
+        groups.append(f"{op_type} ({domain}, {version}) x{len(names)}: {shown}{more}")
+    count = sum(len(names) for names in unsupported.values())
+    raise UnsupportedError(f"{count} unsupported node(s): " + "; ".join(groups)
+                           + "; cnncompile imports the ai.onnx ops that `cnncompile ops` lists")
+
+
+def _onnx_op(op_type: str) -> OpDef | None:
+    """The registered op an ai.onnx node is; cnncompile's own (fused) ops are not ONNX ops."""
+    op = lookup(op_type)
+    return op if op is not None and not op.domain else None
 
 
 class _Importer:
-    def __init__(self, proto: onnx.ModelProto, shapes: InputShapes):
+    def __init__(self, proto: onnx.ModelProto, weights: Mapping[str, np.ndarray],
+                 legacy_resizes: frozenset[str], shapes: InputShapes):
         self.proto = proto
-        self.graph = Graph(name=proto.graph.name or "model")
+        self.weights = weights
+        self.legacy_resizes = legacy_resizes
         self.shapes = shapes
+        self.graph = Graph(name=proto.graph.name or "model")
         self.values: dict[str, Value] = {}
 
     def run(self) -> Graph:
         onnx_graph = self.proto.graph
-        self._check_supported(onnx_graph)
-        for init in onnx_graph.initializer:
-            self.values[init.name] = self.graph.add_constant(numpy_helper.to_array(init), init.name)
-        unknown = set(self.shapes) - {i.name for i in onnx_graph.input}
-        if unknown:
-            raise ModelError(f"input_shapes names unknown input(s) {sorted(unknown)}; the model's inputs are "
-                             + ", ".join(i.name for i in onnx_graph.input if i.name not in self.values))
-        for info in onnx_graph.input:
-            if info.name not in self.values:
-                self.values[info.name] = self.graph.add_input(info.name, _tensor_type(info, self.shapes))
+        constants = {**{t.name: tensor_array(t) for t in onnx_graph.initializer}, **self.weights}
+        inputs = [i for i in onnx_graph.input if i.name not in constants or i.name in self.shapes]
+        overridden = {i.name for i in inputs}
+        for name, array in constants.items():
+            if name not in overridden:
+                self.values[name] = self._constant(array, name, f"initializer '{name}'")
+        for info, tensor_type in zip(inputs, input_types(inputs, self.shapes, list(onnx_graph.input))):
+            self.values[info.name] = self.graph.add_input(info.name, tensor_type)
         for index, node in enumerate(onnx_graph.node):
             self._import_node(node, index)
-        for info in onnx_graph.output:
-            self.graph.outputs.append(self.values[info.name])
+        self.graph.outputs.extend(self.values[info.name] for info in onnx_graph.output)
         self.graph.drop_unused_constants()
         verify(self.graph)
         return self.graph
 
-    def _check_supported(self, onnx_graph: onnx.GraphProto) -> None:
-        opsets = {o.domain or "ai.onnx": o.version for o in self.proto.opset_import}
-        bad = [
-            f"{n.op_type} (node '{n.name or '?'}', domain '{n.domain or 'ai.onnx'}', "
-            f"opset {opsets.get(n.domain or 'ai.onnx', '?')})"
-            for n in onnx_graph.node
-            if n.domain not in ("", "ai.onnx") or lookup(n.op_type) is None
-        ]
-        if bad:
-            raise UnsupportedError(f"{len(bad)} unsupported node(s): " + "; ".join(bad))
+    def _constant(self, array: np.ndarray, name: str, what: str) -> Value:
+        try:
+            TensorType.of(array)
+        except (ValueError, TypeError):
+            raise UnsupportedError(f"{what} has element type {array.dtype}, which cnncompile does not support; "
+                                   "use float16/32/64, (u)int8, int32, int64 or bool") from None
+        return self.graph.add_constant(np.require(array, requirements="C"), name)
 
     def _import_node(self, node: onnx.NodeProto, index: int) -> None:
-        op = lookup(node.op_type)
+        op = _onnx_op(node.op_type)
         name = node.name or f"{node.op_type.lower()}_{index}"
         where = f"node '{name}' ({node.op_type})"
         attrs, inputs = self._attrs_and_inputs(op, node, where)
-        outputs_named = [o for o in node.output]
-        if all(self.graph.is_constant(v) for v in inputs) or (op.value_independent and inputs):
-            self._fold(op, node, name, inputs, attrs)
-            return
-        hints = [o or f"{name}_unused{i}" for i, o in enumerate(outputs_named)]
+        steps = legacy_resize_steps(attrs) if node.output and node.output[0] in self.legacy_resizes else [attrs]
+        for part, step in enumerate(steps[:-1]):
+            inputs = self._apply(op, node, f"{name}_part{part}", inputs, step, [f"{node.output[0]}_part{part}"])
+        for onnx_name, value in zip(node.output, self._apply(op, node, name, inputs, steps[-1], list(node.output))):
+            if onnx_name:
+                self.values[onnx_name] = value
+
+    def _apply(self, op: OpDef, node: onnx.NodeProto, name: str, inputs: list[Value], attrs,
+               output_names: list[str]) -> list[Value]:
+        """Fold the node when its result is known at compile time, else add it to the graph."""
+        where = f"node '{name}' ({node.op_type})"
         try:
             out_types = op.infer([v.type for v in inputs], attrs)
         except CnnCompileError as err:
             raise type(err)(f"{where}: {err}") from None
+        _check_outputs(node, len(out_types), where)
+        hints = [o or f"{name}_unused{i}" for i, o in enumerate(output_names)]
         hints += [f"{name}_unused{i}" for i in range(len(hints), len(out_types))]
-        self._check_outputs(node, len(out_types), where)
-        outs = self.graph.add_node(op, inputs, attrs, name=name, output_names=hints[: len(out_types)])
-        for onnx_name, value in zip(outputs_named, outs):
-            if onnx_name:
-                self.values[onnx_name] = value
+        if all(self.graph.is_constant(v) for v in inputs) or (op.value_independent and inputs):
+            return self._fold(op, where, inputs, attrs, out_types, hints)
+        return self.graph.add_node(op, inputs, attrs, name=name, output_names=hints[: len(out_types)])
 
-    def _check_outputs(self, node: onnx.NodeProto, available: int, where: str) -> None:
-        used = [i for i, o in enumerate(node.output) if o]
-        if used and used[-1] >= available:
-            raise UnsupportedError(
-                f"{where}: output {used[-1]} is requested but cnncompile's {node.op_type} has {available} "
-                "(training-mode outputs are not supported); export the model in inference mode"
-            )
+    def _fold(self, op: OpDef, where: str, inputs: list[Value], attrs, out_types: list[TensorType],
+              hints: list[str]) -> list[Value]:
+        """Evaluate a node whose result is known at compile time and keep it as constants."""
+        size = sum(t.nbytes for t in out_types)
+        if size > FOLD_LIMIT_BYTES:
+            raise ModelError(f"{where} computes a {size / 2**30:.1f} GiB constant at compile time; "
+                             f"check its shape inputs ({', '.join(str(t) for t in out_types)})")
+        args = [
+            self.graph.constants[v] if self.graph.is_constant(v)
+            else np.broadcast_to(np.zeros((), v.type.dtype.numpy), v.type.shape)
+            for v in inputs
+        ]
+        try:
+            results = op.run(args, attrs)
+        except CnnCompileError as err:
+            raise type(err)(f"{where}: {err}") from None
+        return [self._constant(result, hint, f"{where} output '{hint}'") for result, hint in zip(results, hints)]
 
     def _attrs_and_inputs(self, op: OpDef, node: onnx.NodeProto, where: str):
         hints = field_hints(op.attrs)
         values: dict[str, object] = {}
         for attr in node.attribute:
+            if (node.op_type, attr.name) in IGNORED_ATTRIBUTES:
+                continue
             field = op.onnx_aliases.get(attr.name, attr.name)
             if field not in hints:
                 raise UnsupportedError(f"{where}: attribute '{attr.name}' is not supported")
@@ -159,14 +220,15 @@ class _Importer:
                         f"(cnncompile keeps it as the attribute '{field}'); bind the input shapes so "
                         "it folds to a constant"
                     )
-                values[field] = coerce(self.graph.constants[value], hints[field])
+                try:
+                    values[field] = coerce(self.graph.constants[value], hints[field])
+                except (ValueError, TypeError) as err:
+                    raise ModelError(f"{where}: input {position} ('{onnx_name}') is invalid: {err}") from None
                 continue
             if not onnx_name:
                 if any(node.input[position + 1:]):
                     raise UnsupportedError(f"{where}: optional input {position} is omitted before a given one")
                 break
-            if onnx_name not in self.values:
-                raise ModelError(f"{where}: input '{onnx_name}' is not produced by any node, input or initializer")
             inputs.append(self.values[onnx_name])
         if "num_outputs" in hints and values.get("num_outputs") is None and values.get("split") is None:
             values["num_outputs"] = len(node.output)
@@ -175,28 +237,12 @@ class _Importer:
         except CnnCompileError as err:
             raise ModelError(f"{where}: {err}") from None
 
-    def _fold(self, op: OpDef, node: onnx.NodeProto, name: str, inputs: list[Value], attrs) -> None:
-        """Evaluate a node whose result is known at compile time and keep it as constants."""
-        args = [
-            self.graph.constants[v] if self.graph.is_constant(v)
-            else np.broadcast_to(np.zeros((), v.type.dtype.numpy), v.type.shape)
-            for v in inputs
-        ]
-        where = f"node '{name}' ({node.op_type})"
-        try:
-            op.infer([v.type for v in inputs], attrs)
-            results = op.run(args, attrs)
-        except CnnCompileError as err:
-            raise type(err)(f"{where}: {err}") from None
-        self._check_outputs(node, len(results), where)
-        for onnx_name, result in zip(node.output, results):
-            if onnx_name:
-                self.values[onnx_name] = self.graph.add_constant(np.require(result, requirements="C"), onnx_name)
 
+def _check_outputs(node: onnx.NodeProto, available: int, where: str) -> None:
+    used = [i for i, o in enumerate(node.output) if o]
+    if used and used[-1] >= available:
+        raise UnsupportedError(
+            f"{where}: output {used[-1]} is requested but cnncompile's {node.op_type} has {available} "
+            "(training-mode outputs are not supported); export the model in inference mode"
+        )
 
-def load_onnx(
-    model: str | os.PathLike | onnx.ModelProto, input_shapes: InputShapes | None = None
-) -> Graph:
-    """Import an ONNX model into a verified Graph, binding `input_shapes` first."""
-    proto, _ = read_model(model)
-    return _Importer(proto, dict(input_shapes or {})).run()

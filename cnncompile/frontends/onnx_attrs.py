@@ -8,6 +8,7 @@ enum, tensors become arrays, element-type codes become DTypes.
 from __future__ import annotations
 
 import enum
+import functools
 import types
 import typing
 from dataclasses import fields
@@ -51,6 +52,8 @@ def coerce(value: Any, hint: Any) -> Any:
     return value
 
 
+@functools.cache
 def field_hints(attrs_type: type) -> dict[str, Any]:
+    """Each attribute field's type hint; cached, as resolving hints costs more than importing a node."""
     hints = typing.get_type_hints(attrs_type)
     return {f.name: hints[f.name] for f in fields(attrs_type)}

@@ -1,0 +1,107 @@
+"""Graph inputs: their element types, and their shapes with every dynamic dim bound.
+
+Every dim is static once a model is imported. Dims the model leaves symbolic ('N', or
+unnamed) are bound by the caller's `input_shapes` (the CLI's --input-shape); when some
+are left unbound, one error lists all of them with the flags that would bind them, so a
+user fixes the command line in one go rather than one dim per attempt.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+import onnx
+from onnx import helper
+
+from cnncompile.errors import ModelError, UnsupportedError
+from cnncompile.ir.types import DType, TensorType
+
+Dim = int | str  # a static size, or the symbol of a dynamic one ('?' when unnamed)
+
+
+def input_types(
+    inputs: Sequence[onnx.ValueInfoProto], shapes: Mapping[str, Sequence[int]],
+    declared: Sequence[onnx.ValueInfoProto],
+) -> list[TensorType]:
+    """The type of each of `inputs`; `declared` are all the model's graph inputs, by which
+    the names in `shapes` are checked (an initializer-backed one may be bound too)."""
+    unknown = sorted(set(shapes) - {i.name for i in declared})
+    if unknown:
+        raise ModelError(f"input_shapes names {', '.join(map(repr, unknown))}, which the model does not take "
+                         f"as input; its inputs are {', '.join(repr(i.name) for i in inputs) or 'none'}")
+    types, unbound = [], []
+    for info in inputs:
+        dtype, dims = _dtype(info), _dims(info)
+        if info.name in shapes:
+            types.append(TensorType(_bind(info.name, dims, shapes[info.name]), dtype))
+        elif any(isinstance(d, str) for d in dims):
+            unbound.append((info.name, dims))
+        else:
+            types.append(TensorType(_non_negative(info.name, dims), dtype))
+    if unbound:
+        raise ModelError(_unbound_message(unbound))
+    return types
+
+
+def _dtype(info: onnx.ValueInfoProto) -> DType:
+    kind = info.type.WhichOneof("value")
+    if kind is None:
+        raise ModelError(f"graph input '{info.name}' has no type; declare it as a tensor")
+    if kind != "tensor_type":
+        raise UnsupportedError(f"graph input '{info.name}' is a {kind.removesuffix('_type').replace('_', ' ')}, "
+                               "not a dense tensor; cnncompile compiles tensor inputs only")
+    elem_type = info.type.tensor_type.elem_type
+    try:
+        return DType.of(helper.tensor_dtype_to_np_dtype(elem_type))
+    except (KeyError, ValueError, TypeError):
+        name = onnx.TensorProto.DataType.Name(elem_type) if elem_type in onnx.TensorProto.DataType.values() \
+            else str(elem_type)
+        raise UnsupportedError(f"graph input '{info.name}' has element type {name}, which cnncompile does not "
+                               "support; use float16/32/64, (u)int8, int32, int64 or bool") from None
+
+
+def _dims(info: onnx.ValueInfoProto) -> list[Dim]:
+    """The declared dims (onnx's checker has made sure there is a shape)."""
+    return [d.dim_value if d.HasField("dim_value") else (d.dim_param or "?") for d in info.type.tensor_type.shape.dim]
+
+
+def _non_negative(name: str, dims: Sequence[int]) -> tuple[int, ...]:
+    """Zero-sized dims are legal ONNX (empty tensors); negative ones are not."""
+    bad = [(i, d) for i, d in enumerate(dims) if d < 0]
+    if bad:
+        where = ", ".join(f"dim {i} is {d}" for i, d in bad)
+        raise ModelError(f"graph input '{name}' {list(dims)}: {where}; a dim is a size, so fix the model's "
+                         "input shape")
+    return tuple(dims)
+
+
+def _bind(name: str, declared: list[Dim], given: Sequence[int]) -> tuple[int, ...]:
+    """The caller's shape for an input, checked against what the model declares."""
+    given = tuple(given)
+    if not all(isinstance(d, int) and not isinstance(d, bool) and d >= 0 for d in given):
+        raise ModelError(f"input_shapes['{name}'] = {given}: every dim must be a non-negative integer")
+    if len(given) != len(declared):
+        raise ModelError(f"input_shapes['{name}'] = {given} has rank {len(given)}, but the model declares "
+                         f"'{name}' as {_format(declared)} (rank {len(declared)})")
+    clash = [i for i, (g, d) in enumerate(zip(given, declared)) if isinstance(d, int) and g != d]
+    if clash:
+        raise ModelError(f"input_shapes['{name}'] = {given} disagrees with the model's static dims "
+                         f"{_format(declared)} at dim {', '.join(map(str, clash))}; only dynamic dims can be bound")
+    return given
+
+
+def _unbound_message(unbound: list[tuple[str, list[Dim]]]) -> str:
+    listed, examples, flags = [], [], []
+    for name, dims in unbound:
+        dynamic = ", ".join(f"dim {i} '{d}'" for i, d in enumerate(dims) if isinstance(d, str))
+        listed.append(f"'{name}' {_format(dims)} ({dynamic})")
+        example = [d if isinstance(d, int) else 1 for d in dims]
+        examples.append(f"'{name}': {tuple(example)}")
+        flags.append(f"--input-shape {name}={'x'.join(map(str, example))}")
+    return (f"dynamic dims must be bound before compiling: {'; '.join(listed)}; bind every one, e.g. "
+            f"input_shapes={{{', '.join(examples)}}} or {' '.join(flags)} (1 stands for each dynamic dim; "
+            "put the sizes you will run with)")
+
+
+def _format(dims: Sequence[Dim]) -> str:
+    return "[" + ", ".join(str(d) for d in dims) + "]"
