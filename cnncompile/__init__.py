@@ -1,5 +1,6 @@
 """cnncompile: a declarative graph compiler for convolutional neural networks."""
 
+from cnncompile import zoo
 from cnncompile.backends.reference import run_reference
 from cnncompile.errors import CnnCompileError
 from cnncompile.frontends.onnx import load_onnx
@@ -9,6 +10,17 @@ from cnncompile.ir import DType, Graph, Node, TensorType, Value, verify
 __version__ = "0.1.0"
 
 __all__ = [
-    "CnnCompileError", "DType", "Graph", "Node", "TensorType", "Value",
-    "load_onnx", "run_reference", "save_onnx", "to_onnx", "verify", "__version__",
+    "CnnCompileError", "CompiledModel", "DType", "Graph", "Node", "TensorType", "Value", "compile", "load",
+    "load_onnx", "run_reference", "save_onnx", "to_onnx", "verify", "zoo", "__version__",
 ]
+
+# The TVM backend takes seconds to import; only code that compiles or loads a model pays for it.
+_TVM_API = frozenset({"compile", "load", "CompiledModel"})
+
+
+def __getattr__(name: str):
+    if name in _TVM_API:
+        from cnncompile import api
+
+        return getattr(api, name)
+    raise AttributeError(f"module 'cnncompile' has no attribute '{name}'")

@@ -1,0 +1,87 @@
+"""`cnncompile.compile` and `cnncompile.load`: a model in, a deployable compiled model out.
+
+    model = cnncompile.compile("resnet50.onnx", target="llvm", pipeline="O3")
+    outputs = model.run({"data": x})
+    model.save("build/resnet50")
+    same = cnncompile.load("build/resnet50")
+
+The stages are plain calls on a Graph: import (ONNX file, `zoo:NAME` or a Graph), the
+pass pipeline, lowering every node to a scheduled PrimFunc, and the TVM build.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+
+from cnncompile.backends.tvm.build import build_module
+from cnncompile.backends.tvm.compiled import CompiledModel, Provenance, load_compiled
+from cnncompile.backends.tvm.module import lower_graph
+from cnncompile.backends.tvm.runtime import Signature
+from cnncompile.backends.tvm.target import TargetSpec, default_target, gpu_visible, parse_target
+from cnncompile.frontends.onnx_export import to_onnx
+from cnncompile.ir.graph import Graph
+from cnncompile.passes import load_pipeline, run_pipeline
+from cnncompile.tools.models import load_model
+
+Progress = Callable[[str, int, int], None]
+
+
+def describe_default_target() -> str:
+    """The one line that says which target `--target` defaults to here, and why."""
+    if gpu_visible():
+        return f"target: {default_target()} (default: a CUDA GPU is visible)"
+    return f"target: {default_target()} (default: no CUDA GPU is visible, compiling for this CPU)"
+
+
+def _source(model: Graph | str | os.PathLike, input_shapes: Mapping[str, Sequence[int]] | None
+            ) -> tuple[Graph, str, str]:
+    """The graph, a name for where it came from, and the sha256 of that source."""
+    if isinstance(model, Graph):
+        return model.copy(), f"graph:{model.name}", hashlib.sha256(to_onnx(model).SerializeToString()).hexdigest()
+    spec = os.fspath(model)
+    graph = load_model(spec, input_shapes)
+    if Path(spec).is_file():
+        digest = hashlib.sha256(Path(spec).read_bytes()).hexdigest()
+    else:
+        digest = hashlib.sha256(to_onnx(graph).SerializeToString()).hexdigest()
+    return graph, spec, digest
+
+
+def optimize(graph: Graph, pipeline: str) -> Graph:
+    """`graph` (changed in place) after the named preset (O0..O3) or TOML pipeline."""
+    return run_pipeline(graph, load_pipeline(pipeline).steps()).graph
+
+
+def _silent(stage: str, done: int, total: int) -> None:
+    """The progress callback when nobody is watching."""
+
+
+def compile(model: Graph | str | os.PathLike, target: str | TargetSpec | None = None, pipeline: str = "O3",
+            input_shapes: Mapping[str, Sequence[int]] | None = None, progress: Progress = _silent) -> CompiledModel:
+    """Compile an ONNX file, `zoo:NAME` or a Graph for `target` (the default: cuda if a GPU is visible, else llvm).
+
+    `pipeline` is a preset (O0..O3) or a TOML pipeline file (cnncompile.passes). A Graph
+    argument is copied, never changed. `progress(stage, done, total)` is told how far each
+    stage (import, passes, lowering, build) has come. Named like tvm.compile, which it wraps.
+    """
+    spec = parse_target(target)
+    progress("import", 0, 1)
+    graph, source, digest = _source(model, input_shapes)
+    progress("import", 1, 1)
+    progress("passes", 0, 1)
+    optimized = optimize(graph, pipeline)
+    progress("passes", 1, 1)
+    lowered = lower_graph(optimized, spec, lambda done, total: progress("lowering", done, total))
+    progress("build", 0, 1)
+    executable = build_module(lowered.module, spec)
+    progress("build", 1, 1)
+    return CompiledModel(executable, spec, Signature.of(optimized), Provenance(source, digest, pipeline),
+                         optimized, lowered.kernels)
+
+
+def load(directory: str | os.PathLike) -> CompiledModel:
+    """A compiled model saved with `CompiledModel.save` or `cnncompile compile -o DIR`."""
+    return load_compiled(directory)

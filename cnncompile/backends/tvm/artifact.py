@@ -1,0 +1,104 @@
+"""The artifact directory: compiled library, JSON manifest, optimized graph as ONNX.
+
+    DIR/model.so        the Relax VM executable with every kernel (`export_library`)
+    DIR/manifest.json   inputs, outputs, target, pipeline, versions, hashes
+    DIR/model.onnx      the optimized graph, fused nodes spelled out as standard ONNX
+
+The directory is written beside its destination under a temporary name and renamed into
+place, so a crash leaves the old artifact or the new one, never a mix. The manifest holds
+the library's sha256, checked before the library is loaded: a truncated or corrupted
+shared object would otherwise crash the process inside dlopen rather than fail cleanly.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from cnncompile.errors import CnnCompileError, ModelError
+
+LIBRARY = "model.so"
+MANIFEST = "manifest.json"
+GRAPH = "model.onnx"
+FORMAT = "cnncompile-artifact/1"
+
+
+def sha256_file(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for chunk in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def write_artifact(directory: str | os.PathLike, fill: Callable[[Path], dict[str, Any]]) -> Path:
+    """Create `directory` atomically: `fill(tmp)` writes the files and returns the manifest.
+
+    An existing artifact at `directory` is replaced; any other existing path is refused,
+    so compiling into the wrong folder never deletes someone's files.
+    """
+    target = Path(directory)
+    if target.exists() and not (target.is_dir() and ((target / MANIFEST).exists() or not any(target.iterdir()))):
+        raise CnnCompileError(f"'{target}' exists and is not a cnncompile artifact; choose another -o directory")
+    target.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent))
+    try:
+        manifest = fill(staging)
+        manifest["format"] = FORMAT
+        manifest["library_sha256"] = sha256_file(staging / LIBRARY)
+        (staging / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n")
+        _ordinary_permissions(staging)
+        _swap_into_place(staging, target)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    return target
+
+
+def _ordinary_permissions(staging: Path) -> None:
+    """Temporary files are private (0600/0700); the artifact gets the modes the user's umask gives new files."""
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(staging, 0o777 & ~umask)
+    for path in staging.iterdir():
+        os.chmod(path, (0o777 if path.suffix == ".so" else 0o666) & ~umask)
+
+
+def _swap_into_place(staging: Path, target: Path) -> None:
+    if not target.exists():
+        os.rename(staging, target)
+        return
+    retired = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".old", dir=target.parent))
+    os.rename(target, retired / "artifact")
+    os.rename(staging, target)
+    shutil.rmtree(retired, ignore_errors=True)
+
+
+def read_manifest(directory: str | os.PathLike) -> dict[str, Any]:
+    """The manifest of an artifact directory, after checking its files are there and intact."""
+    root = Path(directory)
+    if not root.is_dir():
+        raise ModelError(f"'{root}' is not a compiled artifact directory (compile one with `cnncompile compile`)")
+    for name in (MANIFEST, LIBRARY):
+        if not (root / name).is_file():
+            raise ModelError(f"artifact '{root}' is missing {name}; recompile it with `cnncompile compile`")
+    try:
+        manifest = json.loads((root / MANIFEST).read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as err:
+        raise ModelError(f"artifact '{root}': {MANIFEST} is not valid JSON ({err}); recompile it") from None
+    if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
+        raise ModelError(f"artifact '{root}': {MANIFEST} is not a {FORMAT} manifest; recompile it")
+    if sha256_file(root / LIBRARY) != manifest.get("library_sha256"):
+        raise ModelError(f"artifact '{root}': {LIBRARY} does not match the sha256 in its manifest "
+                         "(corrupted or replaced); recompile it")
+    return manifest
+
+
+def is_artifact(path: str | os.PathLike) -> bool:
+    return Path(path).is_dir() and (Path(path) / MANIFEST).is_file()

@@ -1,0 +1,144 @@
+"""CompiledModel: what `cnncompile.compile` returns and `cnncompile.load` restores."""
+
+from __future__ import annotations
+
+import os
+import platform
+import shutil
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import onnx
+import tvm
+
+import cnncompile
+from cnncompile.backends.tvm.artifact import GRAPH, LIBRARY, read_manifest, write_artifact
+from cnncompile.backends.tvm.module import NodeKernel
+from cnncompile.backends.tvm.runtime import Benchmark, Signature, TensorSpec, VMRunner
+from cnncompile.backends.tvm.target import TargetSpec
+from cnncompile.errors import CnnCompileError, ModelError
+from cnncompile.frontends.onnx_export import save_onnx
+from cnncompile.ir.graph import Graph
+
+
+@dataclass(frozen=True)
+class Provenance:
+    """Where a compiled model came from: its source, that source's hash, and the pipeline run on it."""
+
+    source: str
+    sha256: str
+    pipeline: str
+
+
+def versions() -> dict[str, str]:
+    return {"cnncompile": cnncompile.__version__, "tvm": tvm.__version__, "onnx": onnx.__version__,
+            "numpy": np.__version__, "python": platform.python_version()}
+
+
+class CompiledModel:
+    """A model compiled for one target: run it, time it, save it.
+
+    `graph` (the optimized IR) and `kernels` (each node's PrimFunc) are known only for a
+    model compiled in this process; validation uses them to re-run layer by layer.
+    """
+
+    def __init__(self, library: tvm.runtime.Module, target: TargetSpec, signature: Signature,
+                 provenance: Provenance, graph: Graph | None = None, kernels: list[NodeKernel] | None = None,
+                 origin: Path | None = None):
+        self.library = library
+        self.target = target
+        self.signature = signature
+        self.provenance = provenance
+        self.graph = graph
+        self.kernels = kernels
+        self._origin = origin
+        self._runner: VMRunner | None = None
+
+    def __repr__(self) -> str:
+        return (f"CompiledModel({self.provenance.source} for {self.target}, -p {self.provenance.pipeline}: "
+                f"{', '.join(map(str, self.signature.inputs))} -> {', '.join(map(str, self.signature.outputs))})")
+
+    @property
+    def inputs(self) -> tuple[TensorSpec, ...]:
+        return self.signature.inputs
+
+    @property
+    def outputs(self) -> tuple[TensorSpec, ...]:
+        return self.signature.outputs
+
+    @property
+    def runner(self) -> VMRunner:
+        if self._runner is None:
+            self._runner = VMRunner(self.library, self.target, self.signature)
+        return self._runner
+
+    def run(self, inputs: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+        """The outputs by name for inputs by name; shapes and dtypes must match the signature."""
+        return self.runner(inputs)
+
+    def run_node(self, name: str, arrays: Sequence[np.ndarray]) -> list[np.ndarray]:
+        """One node's kernel alone on the given input arrays: the unit of layer-by-layer validation."""
+        if self.graph is None or self.kernels is None:
+            raise CnnCompileError("layer-by-layer runs need a model compiled in this process, not a loaded artifact")
+        node = next(n for n in self.graph.nodes if n.name == name)
+        kernel = next(k for k in self.kernels if k.node == name)
+        device = self.runner.device
+        typed = [np.ascontiguousarray(a, dtype=v.type.dtype.numpy) for a, v in zip(arrays, node.inputs)]
+        args = [tvm.runtime.tensor(a, device) for a in kernel.arguments(typed)]
+        outputs = [tvm.runtime.empty(v.type.shape, v.type.dtype.value, device) for v in node.outputs]
+        self.library.mod.get_function(kernel.symbol, query_imports=True)(*args, *outputs)
+        return [o.numpy() for o in outputs]
+
+    def benchmark(self, inputs: Mapping[str, np.ndarray] | None = None, warmup: int = 3,
+                  repeat: int = 20) -> Benchmark:
+        """Median latency with its spread; random inputs unless given."""
+        if inputs is None:
+            rng = np.random.default_rng(0)
+            inputs = {s.name: rng.standard_normal(s.shape).astype(s.dtype) for s in self.inputs}
+        return self.runner.benchmark(inputs, warmup, repeat)
+
+    def save(self, directory: str | os.PathLike) -> Path:
+        """Write the artifact directory atomically (see cnncompile.backends.tvm.artifact)."""
+
+        def fill(staging: Path) -> dict:
+            if self._origin is not None:
+                shutil.copyfile(self._origin / LIBRARY, staging / LIBRARY)
+                shutil.copyfile(self._origin / GRAPH, staging / GRAPH)
+            else:
+                self.library.export_library(str(staging / LIBRARY))
+                save_onnx(self.graph, staging / GRAPH)
+            return {
+                "source": self.provenance.source,
+                "source_sha256": self.provenance.sha256,
+                "pipeline": self.provenance.pipeline,
+                "target": self.target.as_dict(),
+                "inputs": [s.as_dict() for s in self.inputs],
+                "outputs": [s.as_dict() for s in self.outputs],
+                "files": {"library": LIBRARY, "graph": GRAPH},
+                "versions": versions(),
+            }
+
+        return write_artifact(directory, fill)
+
+
+def load_compiled(directory: str | os.PathLike) -> CompiledModel:
+    """A saved artifact, checked (files present, library hash) before its library is loaded."""
+    root = Path(directory)
+    manifest = read_manifest(root)
+    try:
+        target = TargetSpec.from_dict(manifest["target"])
+        signature = Signature(tuple(map(TensorSpec.from_dict, manifest["inputs"])),
+                              tuple(map(TensorSpec.from_dict, manifest["outputs"])))
+        provenance = Provenance(manifest["source"], manifest["source_sha256"], manifest["pipeline"])
+    except (KeyError, TypeError, ValueError) as err:
+        raise ModelError(f"artifact '{root}': its manifest lacks or garbles {err}; recompile it") from None
+    if not (root / GRAPH).is_file():
+        raise ModelError(f"artifact '{root}' is missing {GRAPH}; recompile it with `cnncompile compile`")
+    try:
+        library = tvm.runtime.load_module(str(root / LIBRARY))
+    except (RuntimeError, OSError) as err:
+        raise ModelError(f"artifact '{root}': cannot load {LIBRARY} ({str(err).strip().splitlines()[-1]}); "
+                         f"it was built for {target}, recompile it here") from None
+    return CompiledModel(library, target, signature, provenance, origin=root)

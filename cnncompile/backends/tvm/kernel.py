@@ -1,0 +1,104 @@
+"""The contract between lowerings and schedules: what one IR node becomes in TE.
+
+A lowering turns one node into TE tensors (`Kernel`); the kernel's `kind` picks the
+schedule template that the target applies to its PrimFunc. Names of the TE stages are
+part of the contract: a CONV kernel's reduction stage is named `CONV_STAGE`, a GEMM's
+`GEMM_STAGE`, a POOL's `POOL_STAGE`, so schedules find their anchor without guessing.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+from tvm import te
+
+from cnncompile.backends.tvm.tiling import ConvTile
+from cnncompile.ir.types import TensorType
+
+Repack = Callable[[np.ndarray], np.ndarray]
+
+CONV_STAGE = "conv"
+GEMM_STAGE = "gemm"
+POOL_STAGE = "pool"
+
+
+class KernelKind(enum.Enum):
+    """Which schedule template a kernel needs."""
+
+    CONV = "conv"            # a direct convolution: one reduction over (channels, window) + optional epilogue
+    CONV_BLOCKED = "conv_blocked"  # CONV with weights packed in blocks of output channels (CPU)
+    GEMM = "gemm"            # a (batched) matrix product
+    GEMM_BLOCKED = "gemm_blocked"  # GEMM with B packed in blocks of output columns (CPU)
+    POOL = "pool"            # a reduction over a small spatial window
+    REDUCE = "reduce"        # reductions along axes (softmax, means, normalizations)
+    INJECTIVE = "injective"  # every output element from a few input elements: elementwise, data movement
+
+
+@dataclass(frozen=True)
+class Call:
+    """What a lowering sees of its node: TE placeholders for the inputs, attrs, and the types.
+
+    `constant[i]` says whether input i is a graph constant (known at build time), and
+    `lanes` is the SIMD width when the target is a CPU (None for GPUs): together they let
+    a lowering store constant weights in the layout its CPU schedule vectorizes best.
+    """
+
+    inputs: tuple[te.Tensor, ...]
+    attrs: Any
+    in_types: tuple[TensorType, ...]
+    out_types: tuple[TensorType, ...]
+    constant: tuple[bool, ...]
+    lanes: int | None
+
+
+@dataclass
+class Kernel:
+    """One node in TE: its outputs, its schedule kind, and tables known at build time.
+
+    Blocked kinds carry the register `tile` their weights were packed for, which their
+    schedule must use.
+
+    `tables` are extra placeholders bound to arrays that depend only on the node's
+    attributes and types (pooling divisors, Resize's source indices): computing them in
+    NumPy with the op's own definition keeps the kernel bit-compatible with the reference
+    where float rounding of index arithmetic would otherwise decide a tie.
+    """
+
+    outputs: list[te.Tensor]
+    kind: KernelKind
+    tables: list[tuple[te.Tensor, np.ndarray]] = field(default_factory=list)
+    repacked: dict[int, tuple[te.Tensor, Repack]] = field(default_factory=dict)
+    tile: ConvTile | None = None
+
+    def table(self, array: np.ndarray, name: str) -> te.Tensor:
+        placeholder = te.placeholder(array.shape, str(array.dtype), name=name)
+        self.tables.append((placeholder, np.ascontiguousarray(array)))
+        return placeholder
+
+    def repack(self, index: int, shape: tuple[int, ...], dtype: str, transform: Repack, name: str) -> te.Tensor:
+        """Take constant input `index` in another layout: `transform` maps its array to `shape` at build time.
+
+        The returned placeholder replaces the input's own in the kernel's parameters.
+        """
+        placeholder = te.placeholder(shape, dtype, name=name)
+        self.repacked[index] = (placeholder, transform)
+        return placeholder
+
+
+@dataclass(frozen=True)
+class Lowering:
+    """An op's entry in the lowering table: `build` turns a Call into a Kernel."""
+
+    build: Callable[[Call], Kernel]
+
+
+def shape_of(tensor: te.Tensor) -> tuple[int, ...]:
+    return tuple(int(d) for d in tensor.shape)
+
+
+def placeholders(types: Sequence[TensorType]) -> tuple[te.Tensor, ...]:
+    return tuple(te.placeholder(t.shape, t.dtype.value, name=f"in{i}") for i, t in enumerate(types))

@@ -1,0 +1,52 @@
+"""The TVM backend's lowering table: one entry per op, keyed by the op's `OpDef`.
+
+The registry (cnncompile.ops) declares what an op means; this table says how it becomes
+TE. `lower_node` builds one node's kernel; `check_lowerable` asks every node of a graph
+before anything is built, so an unsupported model fails in a second with the full list
+rather than halfway through a long build.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from types import MappingProxyType
+
+from tvm import te
+
+from cnncompile.backends.tvm.kernel import Call, Kernel, Lowering, placeholders
+from cnncompile.backends.tvm.lowering import conv, elementwise, linalg, norm, pool, reduce, resize, tensor
+from cnncompile.errors import UnsupportedError
+from cnncompile.ir.graph import Graph, Node
+from cnncompile.ops.registry import OpDef
+
+LOWERINGS: Mapping[OpDef, Lowering] = MappingProxyType({
+    **elementwise.LOWERINGS, **tensor.LOWERINGS, **conv.LOWERINGS, **pool.LOWERINGS,
+    **reduce.LOWERINGS, **norm.LOWERINGS, **linalg.LOWERINGS, **resize.LOWERINGS,
+})
+
+
+def lower_node(node: Node, constant: tuple[bool, ...], lanes: int | None) -> tuple[list[te.Tensor], Kernel]:
+    """The kernel's parameters for the node's inputs (in input order) and the kernel built on them.
+
+    A parameter is the input's placeholder, or the repacked placeholder the lowering asked
+    for in its place.
+    """
+    call = Call(placeholders([v.type for v in node.inputs]), node.attrs, tuple(v.type for v in node.inputs),
+                tuple(v.type for v in node.outputs), constant, lanes)
+    kernel = LOWERINGS[node.op].build(call)
+    params = [kernel.repacked[i][0] if i in kernel.repacked else t for i, t in enumerate(call.inputs)]
+    return params, kernel
+
+
+def unlowerable(graph: Graph) -> dict[str, str]:
+    """Op name -> why the TVM backend cannot lower it, for every op of `graph` it cannot."""
+    return {node.op.name: f"no TVM lowering is registered for it (first used by node '{node.name}'); "
+                          "add one to cnncompile/backends/tvm/lowering"
+            for node in reversed(graph.nodes) if node.op not in LOWERINGS}
+
+
+def check_lowerable(graph: Graph) -> None:
+    problems = unlowerable(graph)
+    if problems:
+        listed = "; ".join(f"{op}: {why}" for op, why in sorted(problems.items()))
+        raise UnsupportedError(f"the TVM backend cannot compile graph '{graph.name}': {listed}")

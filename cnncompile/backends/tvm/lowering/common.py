@@ -1,0 +1,60 @@
+"""Small TE helpers every lowering family shares: broadcasting, constants, padding."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+from tvm import te, tirx
+
+from cnncompile.backends.tvm.kernel import shape_of
+
+
+def dtype_of(value: te.Tensor | tirx.Expr) -> str:
+    """The element type of a tensor, an element of one, or an expression: TVM spells it `dtype` or `ty`."""
+    return str(value.dtype if hasattr(value, "dtype") else value.ty)
+
+
+def const(value: float | int | bool, dtype: object) -> tirx.Expr:
+    """`value` as a `dtype` immediate; integer and boolean dtypes truncate it as a NumPy cast would.
+
+    `dtype` may be TVM's type object (a tensor's `.dtype`) or its name.
+    """
+    dtype = str(dtype)
+    if dtype == "bool":
+        return tirx.const(bool(value), dtype)
+    return tirx.const(value if dtype.startswith("float") else int(value), dtype)
+
+
+def lowest(dtype: object) -> tirx.Expr:
+    """The identity of max: -inf for floats, the smallest value for integers."""
+    dtype = str(dtype)
+    return tirx.min_value(dtype) if not dtype.startswith("float") else tirx.const(float("-inf"), dtype)
+
+
+def broadcast_read(tensor: te.Tensor, index: Sequence[tirx.Expr]) -> tirx.Expr:
+    """tensor at `index` of the broadcast output: NumPy rules, right-aligned, size-1 dims pinned to 0."""
+    shape = shape_of(tensor)
+    trailing = index[len(index) - len(shape):] if shape else ()
+    return tensor[tuple(0 if d == 1 else i for d, i in zip(shape, trailing))]
+
+
+def elementwise(shape: Sequence[int], inputs: Sequence[te.Tensor], combine: Callable[..., tirx.Expr],
+                name: str) -> te.Tensor:
+    """out[i] = combine(*(each input broadcast to `shape`)[i])."""
+    return te.compute(tuple(shape), lambda *i: combine(*(broadcast_read(t, i) for t in inputs)), name=name)
+
+
+def zero_padded(x: te.Tensor, begin: Sequence[int], end: Sequence[int], fill: tirx.Expr,
+                name: str = "pad") -> te.Tensor:
+    """x (N, C, *spatial) padded with `fill` on its spatial dims; x itself when nothing is padded."""
+    if not any(begin) and not any(end):
+        return x
+    shape = shape_of(x)
+    spatial = shape[2:]
+    padded = (*shape[:2], *(n + b + e for n, b, e in zip(spatial, begin, end)))
+
+    def read(n, c, *pos):
+        inside = tirx.all(*(tirx.all(p >= b, p < b + size) for p, b, size in zip(pos, begin, spatial)))
+        return tirx.if_then_else(inside, x[(n, c, *(p - b for p, b in zip(pos, begin)))], fill)
+
+    return te.compute(padded, read, name=name)

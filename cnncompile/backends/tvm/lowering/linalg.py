@@ -1,0 +1,118 @@
+"""Matrix products: Gemm and MatMul, each one reduction named `gemm` over K.
+
+The `gemm` stage's spatial loops end in (i, j) whenever both operands are matrices, the
+shape GEMM schedules tile; Gemm's alpha, beta and C are an element-wise epilogue. On a
+CPU, a Gemm whose B is a constant (a dense layer's weights) is lowered blocked: B is
+repacked at build time to (N/B, K, B), whatever transB says, so a block of output columns
+is one contiguous vector per step of K.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from functools import partial
+
+import numpy as np
+from tvm import te, tirx
+
+from cnncompile.backends.tvm.kernel import GEMM_STAGE, Call, Kernel, KernelKind, Lowering, shape_of
+from cnncompile.backends.tvm.lowering.common import broadcast_read, const
+from cnncompile.backends.tvm.tiling import ConvTile, conv_tile
+from cnncompile.ops import linalg
+from cnncompile.ops.registry import OpDef
+
+
+def _gemm(call: Call) -> Kernel:
+    a, b, *rest = call.inputs
+    attrs = call.attrs
+    k_extent = shape_of(a)[0] if attrs.transA else shape_of(a)[1]
+    k = te.reduce_axis((0, k_extent), name="k")
+    m, n = call.out_types[0].shape
+    tile = _blocked_tile(call, m, n)
+    kernel = Kernel([], KernelKind.GEMM if tile is None else KernelKind.GEMM_BLOCKED, tile=tile)
+    right = _right_operand(kernel, call, b, tile)
+
+    def product(i, j):
+        left = a[k, i] if attrs.transA else a[i, k]
+        return te.sum(left * right(k, j), axis=k)
+
+    y = te.compute((m, n), product, name=GEMM_STAGE)
+    kernel.outputs.append(_gemm_epilogue(y, rest[0] if rest else None, attrs))
+    return kernel
+
+
+def _blocked_tile(call: Call, m: int, n: int) -> ConvTile | None:
+    """A (rows x vectors) register tile over (M, N) on a CPU when B is constant and N fills vectors."""
+    if call.lanes is None or not call.constant[1]:
+        return None
+    return conv_tile(n, 1, m, call.lanes)
+
+
+def pack_columns(b: np.ndarray, block: int, transposed: bool) -> np.ndarray:
+    """B as (N/block, K, block): each block of output columns contiguous per step of K."""
+    rows_first = b if transposed else b.T  # (N, K)
+    n, k = rows_first.shape
+    return np.ascontiguousarray(rows_first.reshape(n // block, block, k).transpose(0, 2, 1))
+
+
+def _right_operand(kernel: Kernel, call: Call, b: te.Tensor, tile: ConvTile | None) -> Callable:
+    """op(B)[k, j] as a function of (k, j), reading the packed copy when the kernel is blocked."""
+    transposed = bool(call.attrs.transB)
+    if tile is None:
+        return partial(_read_transposed if transposed else _read, b)
+    block = tile.vectors * call.lanes
+    n = call.out_types[0].shape[1]
+    k_extent = shape_of(b)[1 if transposed else 0]
+    packed = kernel.repack(1, (n // block, k_extent, block), str(b.dtype),
+                           partial(pack_columns, block=block, transposed=transposed), "b_packed")
+    return partial(_read_packed, packed, block)
+
+
+def _read(b: te.Tensor, k: tirx.Expr, j: tirx.Expr) -> tirx.Expr:
+    return b[k, j]
+
+
+def _read_transposed(b: te.Tensor, k: tirx.Expr, j: tirx.Expr) -> tirx.Expr:
+    return b[j, k]
+
+
+def _read_packed(packed: te.Tensor, block: int, k: tirx.Expr, j: tirx.Expr) -> tirx.Expr:
+    return packed[j // block, k, j % block]
+
+
+def _gemm_epilogue(y: te.Tensor, c: te.Tensor | None, attrs) -> te.Tensor:
+    """alpha * y + beta * C; y itself when there is nothing to scale or add."""
+    if attrs.alpha == 1 and c is None:
+        return y
+    alpha, beta = const(attrs.alpha, y.dtype), const(attrs.beta, y.dtype)
+
+    def finish(i, j):
+        scaled = alpha * y[i, j] if attrs.alpha != 1 else y[i, j]
+        return scaled + beta * broadcast_read(c, (i, j)) if c is not None else scaled
+
+    return te.compute(shape_of(y), finish, name="epilogue")
+
+
+def _matmul(call: Call) -> Kernel:
+    """NumPy matmul: batch dims broadcast; a 1-D A is a row and a 1-D B a column, their unit dim dropped."""
+    a, b = call.inputs
+    a_shape, b_shape = shape_of(a), shape_of(b)
+    out_shape = call.out_types[0].shape
+    batch = len(np.broadcast_shapes(a_shape[:-2], b_shape[:-2]))
+    k = te.reduce_axis((0, a_shape[-1]), name="k")
+
+    def product(*index):
+        batch_index, rest = index[:batch], list(index[batch:])
+        i = rest.pop(0) if len(a_shape) > 1 else None
+        j = rest.pop(0) if len(b_shape) > 1 else None
+        left = broadcast_read(a, (*batch_index, i, k)) if i is not None else a[k]
+        right = broadcast_read(b, (*batch_index, k, j)) if j is not None else b[k]
+        return te.sum(left * right, axis=k)
+
+    return Kernel([te.compute(out_shape, product, name=GEMM_STAGE)], KernelKind.GEMM)
+
+
+LOWERINGS: dict[OpDef, Lowering] = {
+    linalg.Gemm: Lowering(_gemm),
+    linalg.MatMul: Lowering(_matmul),
+}

@@ -1,0 +1,97 @@
+"""Pooling: MaxPool and AveragePool over a window, and the global pools.
+
+A windowed pool is `pad` (the window's padding, plus the overhang ceil_mode allows) and
+one reduction named `pool` over the window offsets; AveragePool divides by a table of
+per-position counts computed in NumPy exactly as the reference counts them (whether
+padding counts is a property of the position, not of the data).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import replace
+
+import numpy as np
+from tvm import te
+
+from cnncompile.backends.tvm.kernel import POOL_STAGE, Call, Kernel, KernelKind, Lowering, shape_of
+from cnncompile.backends.tvm.lowering.common import const, lowest, zero_padded
+from cnncompile.ops import pool as pool_ops
+from cnncompile.ops.registry import OpDef
+from cnncompile.ops.spatial import Window, reduce_windows, resolve_window
+
+
+def _window(call: Call, op: str) -> Window:
+    a = call.attrs
+    return resolve_window(op, shape_of(call.inputs[0])[2:], tuple(a.kernel_shape), a.strides, a.dilations,
+                          a.pads, a.auto_pad, ceil_mode=bool(a.ceil_mode))
+
+
+def _pad_end(spatial: tuple[int, ...], window: Window) -> list[int]:
+    """End padding: the declared one, or more where a ceil_mode window overhangs the input."""
+    return [max(e, (o - 1) * s + x - (n + b))
+            for n, o, s, x, b, e in zip(spatial, window.out, window.strides, window.extent,
+                                        window.pads_begin, window.pads_end)]
+
+
+def _windowed(call: Call, window: Window, fill, reducer) -> te.Tensor:
+    (x,) = call.inputs
+    padded = zero_padded(x, window.pads_begin, _pad_end(shape_of(x)[2:], window), fill)
+    rk = [te.reduce_axis((0, k), name=f"rk{i}") for i, k in enumerate(window.kernel)]
+
+    def compute(n, c, *p):
+        position = [pi * s + ki * d for pi, ki, s, d in zip(p, rk, window.strides, window.dilations)]
+        return reducer(padded[(n, c, *position)], axis=rk)
+
+    return te.compute(call.out_types[0].shape, compute, name=POOL_STAGE)
+
+
+def _max_pool(call: Call) -> Kernel:
+    x = call.inputs[0]
+    return Kernel([_windowed(call, _window(call, "MaxPool"), lowest(x.dtype), te.max)], KernelKind.POOL)
+
+
+def _divisors(spatial: tuple[int, ...], window: Window, count_include_pad: int) -> np.ndarray:
+    """How many window elements each output averages, as the reference counts them."""
+    if count_include_pad:
+        padded = [n + b + e for n, b, e in zip(spatial, window.pads_begin, window.pads_end)]
+        mask = np.ones((1, 1, *padded))
+        window = replace(window, pads_begin=(0,) * len(padded), pads_end=(0,) * len(padded))
+    else:
+        mask = np.ones((1, 1, *spatial))
+    return np.maximum(reduce_windows(mask, window, np.add)[0, 0], 1)
+
+
+def _average_pool(call: Call) -> Kernel:
+    x = call.inputs[0]
+    window = _window(call, "AveragePool")
+    sums = _windowed(call, window, const(0, x.dtype), te.sum)
+    kernel = Kernel([], KernelKind.POOL)
+    counts = kernel.table(_divisors(shape_of(x)[2:], window, call.attrs.count_include_pad).astype(str(x.dtype)),
+                          "divisor")
+    kernel.outputs.append(te.compute(shape_of(sums), lambda n, c, *p: sums[(n, c, *p)] / counts[p], name="mean"))
+    return kernel
+
+
+def _global(call: Call, average: bool) -> Kernel:
+    (x,) = call.inputs
+    spatial = shape_of(x)[2:]
+    rk = [te.reduce_axis((0, n), name=f"rk{i}") for i, n in enumerate(spatial)]
+    reducer = te.sum if average else te.max
+
+    def compute(n, c, *_):
+        return reducer(x[(n, c, *rk)], axis=rk)
+
+    pooled = te.compute(call.out_types[0].shape, compute, name=POOL_STAGE)
+    if not average:
+        return Kernel([pooled], KernelKind.REDUCE)
+    count = const(math.prod(spatial), x.dtype)
+    return Kernel([te.compute(shape_of(pooled), lambda *i: pooled[i] / count, name="mean")], KernelKind.REDUCE)
+
+
+LOWERINGS: dict[OpDef, Lowering] = {
+    pool_ops.MaxPool: Lowering(_max_pool),
+    pool_ops.AveragePool: Lowering(_average_pool),
+    pool_ops.GlobalAveragePool: Lowering(lambda call: _global(call, average=True)),
+    pool_ops.GlobalMaxPool: Lowering(lambda call: _global(call, average=False)),
+}

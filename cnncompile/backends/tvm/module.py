@@ -1,0 +1,149 @@
+"""A Graph as one Relax function calling one scheduled TIR PrimFunc per node.
+
+Nodes that would produce the same kernel (same op, attributes and operand types, as the
+repeated blocks of a ResNet do) share one PrimFunc, so LLVM compiles each distinct layer
+once. Constants become Relax constants, embedded in the compiled artifact.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Callable
+from dataclasses import dataclass, fields, is_dataclass
+from typing import Any
+
+import numpy as np
+import tvm
+from tvm import relax, te, tirx
+
+from cnncompile.backends.tvm.kernel import Kernel, Repack
+from cnncompile.backends.tvm.lowering import check_lowerable, lower_node
+from cnncompile.backends.tvm.schedule import schedule
+from cnncompile.backends.tvm.target import TargetSpec
+from cnncompile.errors import CnnCompileError
+from cnncompile.ir.graph import Graph, Node, Value
+from cnncompile.ir.types import TensorType
+
+
+@dataclass(frozen=True)
+class NodeKernel:
+    """Where one node's code lives in the built module: its PrimFunc's symbol, bound tables, and
+    the inputs it takes repacked (by input index), to call it alone."""
+
+    node: str
+    symbol: str
+    tables: tuple[np.ndarray, ...]
+    repacks: tuple[tuple[int, Repack], ...] = ()
+
+    def arguments(self, inputs: list[np.ndarray]) -> list[np.ndarray]:
+        """The kernel's array arguments (before its outputs) for the node's input arrays."""
+        repacks = dict(self.repacks)
+        return [repacks[i](a) if i in repacks else a for i, a in enumerate(inputs)] + list(self.tables)
+
+
+@dataclass
+class LoweredGraph:
+    module: tvm.IRModule
+    kernels: list[NodeKernel]
+
+
+def _frozen(value: Any) -> Any:
+    """A hashable stand-in for an attribute value: arrays by content, nested attrs by fields."""
+    if isinstance(value, np.ndarray):
+        return value.dtype.str, value.shape, value.tobytes()
+    if is_dataclass(value):
+        return type(value).__name__, tuple(_frozen(getattr(value, f.name)) for f in fields(value))
+    if isinstance(value, tuple):
+        return tuple(_frozen(v) for v in value)
+    if isinstance(value, enum.Enum):
+        return value.value
+    return value
+
+
+def _kernel_key(node: Node, constant: tuple[bool, ...]) -> tuple:
+    return (node.op.name, _frozen(node.attrs), tuple(v.type for v in node.inputs),
+            tuple(v.type for v in node.outputs), constant)
+
+
+def _relax_type(t: TensorType) -> relax.TensorType:
+    return relax.TensorType(t.shape, t.dtype.value)
+
+
+@dataclass(frozen=True)
+class _Built:
+    gvar: relax.GlobalVar
+    symbol: str
+    tables: tuple[np.ndarray, ...]
+    repacks: tuple[tuple[int, Repack], ...]
+
+
+def _build_primfunc(node: Node, constant: tuple[bool, ...], target: TargetSpec,
+                    symbol: str) -> tuple[tirx.PrimFunc, Kernel]:
+    """The node's scheduled PrimFunc (parameters: inputs, tables, outputs) and the kernel it came from."""
+    lanes = None if target.is_gpu else target.vector_lanes
+    params, kernel = lower_node(node, constant, lanes)
+    func = te.create_prim_func([*params, *(t for t, _ in kernel.tables), *kernel.outputs])
+    try:
+        func = schedule(func, kernel.kind, target, kernel.tile)
+    except (RuntimeError, tvm.s_tir.ScheduleError, CnnCompileError) as err:
+        raise CnnCompileError(f"scheduling node '{node.name}' ({node.op.name}) for {target} failed: "
+                              f"{str(err).strip().splitlines()[-1]}") from err
+    return func.with_attr("global_symbol", symbol), kernel
+
+
+def lower_graph(graph: Graph, target: TargetSpec, progress: Callable[[int, int], None] | None = None) -> LoweredGraph:
+    """The whole graph as an IRModule whose `main` takes the graph inputs and returns a tuple of its outputs."""
+    check_lowerable(graph)
+    bb = relax.BlockBuilder()
+    params = [relax.Var(v.name, _relax_type(v.type)) for v in graph.inputs]
+    env: dict[Value, relax.Expr] = dict(zip(graph.inputs, params))
+    functions: dict[tuple, _Built] = {}
+    kernels: list[NodeKernel] = []
+    with bb.function("main", params):
+        with bb.dataflow():
+            for index, node in enumerate(graph.nodes):
+                constant = tuple(graph.is_constant(v) for v in node.inputs)
+                key = _kernel_key(node, constant)
+                if key not in functions:
+                    functions[key] = _add_kernel(bb, node, constant, target, f"{node.op.name.lower()}_{len(functions)}")
+                built = functions[key]
+                kernels.append(NodeKernel(node.name, built.symbol, built.tables, built.repacks))
+                _emit_call(bb, graph, env, node, built)
+                if progress is not None:
+                    progress(index + 1, len(graph.nodes))
+            result = bb.emit_output(relax.Tuple([_operand(graph, env, v) for v in graph.outputs]))
+        bb.emit_func_output(result)
+    return LoweredGraph(bb.get(), kernels)
+
+
+def _add_kernel(bb: relax.BlockBuilder, node: Node, constant: tuple[bool, ...], target: TargetSpec,
+                symbol: str) -> _Built:
+    func, kernel = _build_primfunc(node, constant, target, symbol)
+    repacks = tuple((i, transform) for i, (_, transform) in kernel.repacked.items())
+    return _Built(bb.add_func(func, symbol), symbol, tuple(a for _, a in kernel.tables), repacks)
+
+
+def _emit_call(bb: relax.BlockBuilder, graph: Graph, env: dict[Value, relax.Expr], node: Node, built: _Built) -> None:
+    """call_tir of the node's kernel: operands (constants repacked as it asks), then its tables."""
+    repacks = dict(built.repacks)
+    args = [_const(repacks[i](graph.constants[v])) if i in repacks else _operand(graph, env, v)
+            for i, v in enumerate(node.inputs)]
+    args += [_const(t) for t in built.tables]
+    out_types = [_relax_type(v.type) for v in node.outputs]
+    call = bb.emit(relax.call_tir(built.gvar, args, out_types if len(out_types) > 1 else out_types[0]))
+    if len(node.outputs) == 1:
+        env[node.outputs[0]] = call
+        return
+    for i, value in enumerate(node.outputs):
+        env[value] = bb.emit(relax.TupleGetItem(call, i))
+
+
+def _operand(graph: Graph, env: dict[Value, relax.Expr], value: Value) -> relax.Expr:
+    if value not in env:
+        env[value] = _const(graph.constants[value])
+    return env[value]
+
+
+def _const(array: np.ndarray) -> relax.Constant:
+    """A Relax constant of the array's own dtype (relax.const would narrow int64 to int32)."""
+    return relax.const(array, str(array.dtype))

@@ -1,0 +1,127 @@
+"""Running a compiled model: the Relax VM behind a NumPy-in, NumPy-out interface.
+
+A CompiledModel knows its signature (input and output names, shapes, dtypes) and checks
+every call against it: the VM itself would either crash or silently reinterpret a
+float64 array as float32, so a wrong shape or dtype is refused with a message saying
+what was expected.
+"""
+
+from __future__ import annotations
+
+import statistics
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+import numpy as np
+import tvm
+from tvm import relax
+
+from cnncompile.backends.tvm.target import TargetSpec, gpu_visible
+from cnncompile.errors import CnnCompileError, ModelError
+from cnncompile.ir.graph import Graph, Value
+
+
+@dataclass(frozen=True)
+class TensorSpec:
+    name: str
+    shape: tuple[int, ...]
+    dtype: str
+
+    @classmethod
+    def of(cls, value: Value) -> TensorSpec:
+        return cls(value.name, value.type.shape, value.type.dtype.value)
+
+    def as_dict(self) -> dict:
+        return {"name": self.name, "shape": list(self.shape), "dtype": self.dtype}
+
+    @classmethod
+    def from_dict(cls, data: Mapping) -> TensorSpec:
+        return cls(str(data["name"]), tuple(int(d) for d in data["shape"]), str(data["dtype"]))
+
+    def __str__(self) -> str:
+        return f"{self.name} {self.dtype}[{'x'.join(map(str, self.shape))}]"
+
+
+@dataclass(frozen=True)
+class Signature:
+    inputs: tuple[TensorSpec, ...]
+    outputs: tuple[TensorSpec, ...]
+
+    @classmethod
+    def of(cls, graph: Graph) -> Signature:
+        return cls(tuple(map(TensorSpec.of, graph.inputs)), tuple(map(TensorSpec.of, graph.outputs)))
+
+    def check(self, arrays: Mapping[str, np.ndarray]) -> list[np.ndarray]:
+        """The inputs in parameter order, after checking names, shapes and dtypes."""
+        expected = ", ".join(map(str, self.inputs))
+        names = {spec.name for spec in self.inputs}
+        missing = [n for n in (s.name for s in self.inputs) if n not in arrays]
+        unknown = sorted(set(arrays) - names)
+        if missing or unknown:
+            problem = f"missing input(s) {', '.join(missing)}" if missing else f"unknown input(s) {', '.join(unknown)}"
+            raise ModelError(f"{problem}; the model takes {expected}")
+        ordered = []
+        for spec in self.inputs:
+            array = np.asarray(arrays[spec.name])
+            if array.shape != spec.shape:
+                raise ModelError(f"input '{spec.name}' has shape {list(array.shape)} but the model was compiled "
+                                 f"for {list(spec.shape)}; recompile with --input-shape {spec.name}="
+                                 f"{'x'.join(map(str, array.shape))} or pass an array of that shape")
+            if array.dtype != np.dtype(spec.dtype):
+                raise ModelError(f"input '{spec.name}' is {array.dtype} but the model takes {spec.dtype}; "
+                                 f"convert it first (array.astype(np.{spec.dtype}))")
+            ordered.append(np.ascontiguousarray(array))
+        return ordered
+
+
+@dataclass(frozen=True)
+class Benchmark:
+    """Latency of one inference in milliseconds over `repeats` timed runs."""
+
+    median_ms: float
+    min_ms: float
+    max_ms: float
+    repeats: int
+
+    def __str__(self) -> str:
+        return f"{self.median_ms:.3f} ms median (min {self.min_ms:.3f}, max {self.max_ms:.3f}, {self.repeats} runs)"
+
+
+def device_for(target: TargetSpec) -> tvm.runtime.Device:
+    if target.is_gpu:
+        if not gpu_visible():
+            raise CnnCompileError(f"this model was compiled for {target} but no CUDA GPU is visible here; "
+                                  "run it on a machine with one, or compile it with --target llvm")
+        return tvm.cuda(0)
+    return tvm.cpu(0)
+
+
+class VMRunner:
+    """The Relax VM for one executable on one device, called with checked NumPy inputs."""
+
+    def __init__(self, library: tvm.runtime.Module, target: TargetSpec, signature: Signature):
+        self.device = device_for(target)
+        self.vm = relax.VirtualMachine(library, self.device)
+        self.signature = signature
+
+    def to_device(self, arrays: Mapping[str, np.ndarray]) -> list[tvm.runtime.Tensor]:
+        return [tvm.runtime.tensor(a, self.device) for a in self.signature.check(arrays)]
+
+    def __call__(self, arrays: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+        results = self.vm["main"](*self.to_device(arrays))
+        return {spec.name: result.numpy() for spec, result in zip(self.signature.outputs, results)}
+
+    def benchmark(self, arrays: Mapping[str, np.ndarray], warmup: int, repeat: int) -> Benchmark:
+        args = self.to_device(arrays)
+        main = self.vm["main"]
+        for _ in range(warmup):
+            main(*args)
+        self.device.sync()
+        times = []
+        for _ in range(repeat):
+            start = time.perf_counter()
+            main(*args)
+            self.device.sync()
+            times.append((time.perf_counter() - start) * 1e3)
+        return Benchmark(statistics.median(times), min(times), max(times), repeat)

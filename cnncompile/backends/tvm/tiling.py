@@ -1,0 +1,59 @@
+"""Register tiles for CPU convolutions, shared by the lowering (which packs the weights to
+match) and the schedule (which tiles the loops).
+
+A blocked conv keeps `vectors x rows x cols` accumulators: `vectors` SIMD registers of
+consecutive output channels, for each of `rows x cols` output pixels. Each step of the
+reduction loads `vectors` weight registers (contiguous, thanks to the packing) and
+broadcasts `rows x cols` input scalars, then issues one FMA per accumulator. The best
+tile loads least per FMA, keeps enough independent accumulators (>= 8) to hide the FMA
+latency, and leaves a few registers for the loads. Rows and columns divide the output
+exactly, so no tile straddles the edge of the image.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+# An FMA's latency (4 cycles) times the two FMA pipes: fewer independent accumulators stall.
+MIN_ACCUMULATORS = 8
+# Besides the accumulators and the `vectors` weight registers: a broadcast input and one spare,
+# so that LLVM never spills inside the reduction loop (a spill there costs ~10x).
+SPARE_REGISTERS = 2
+
+
+@dataclass(frozen=True)
+class ConvTile:
+    vectors: int
+    rows: int
+    cols: int
+
+    @property
+    def accumulators(self) -> int:
+        return self.vectors * self.rows * self.cols
+
+    @property
+    def loads_per_fma(self) -> float:
+        return (self.vectors + self.rows * self.cols) / self.accumulators
+
+
+def registers(lanes: int) -> int:
+    """SIMD registers of the ISA: 32 with AVX-512, 16 with AVX2/SSE."""
+    return 32 if lanes >= 16 else 16
+
+
+def _divisors(n: int, limit: int) -> list[int]:
+    return [d for d in range(1, min(n, limit) + 1) if n % d == 0]
+
+
+def conv_tile(channels: int, out_rows: int, out_cols: int, lanes: int) -> ConvTile | None:
+    """The tile for `channels` output channels (per group) over an out_rows x out_cols image; None if
+    the channels do not fill whole vectors."""
+    candidates = [
+        ConvTile(v, r, c)
+        for v in (1, 2, 3, 4) if channels % (v * lanes) == 0
+        for r in _divisors(out_rows, registers(lanes)) for c in _divisors(out_cols, registers(lanes))
+        if v * r * c + v + SPARE_REGISTERS <= registers(lanes)
+    ]
+    if not candidates:
+        return None
+    return min(candidates, key=lambda t: (t.accumulators < MIN_ACCUMULATORS, t.loads_per_fma, -t.accumulators))
