@@ -9,7 +9,7 @@ Prints medians with min/max and the two ratios the foundation issue sets as targ
   onnx.reference / reference >= 10
 Each contender's end-to-end error against the float64 reference is printed beside its
 time; float32 rounding compounds with depth (onnxruntime's own is ~3e-5 on ResNet-50),
-so per-layer numerics are judged by `cnncompile demo`, not here.
+so per-node numerics are judged by `cnncompile validate`, not here.
 Exit status 1 when a speed target is missed.
 """
 

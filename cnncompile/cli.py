@@ -288,7 +288,7 @@ def build_parser() -> argparse.ArgumentParser:
     ops.add_argument("--json", action="store_true", help="print one JSON object")
     ops.set_defaults(handler=cmd_ops)
 
-    demo = commands.add_parser("demo", help="import ResNet-50, run it, and validate it against the float64 reference")
+    demo = commands.add_parser("demo", help="compile the zoo ResNet-50 for the default target, validate it, time it")
     demo.add_argument("--seed", type=int, default=0, help="seed for weights and inputs")
     demo.set_defaults(handler=cmd_demo)
     passes = commands.add_parser("passes", help="list every pass with a one-line description, and the presets")

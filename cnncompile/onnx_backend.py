@@ -8,9 +8,10 @@ binding: the shapes of inputs with dynamic dims, and the values of the graph inp
 reach an attribute input. A model with neither compiles at `prepare`, where its errors
 belong.
 
-Runs on the NumPy reference backend ("CPU"), in float64 (the gold standard) or float32;
-each result is cast back to the element type the model declares for it. "CUDA" is
-reported unsupported until the TVM backend exists.
+Two engines: the NumPy reference (the default, on "CPU", in float64 — the gold standard —
+or float32) and TVM (`engine="tvm"`: "CPU" compiles for LLVM, "CUDA" for the visible GPU,
+each binding compiled once with the chosen pipeline). Each result is cast back to the
+element type the model declares for it.
 """
 
 from __future__ import annotations
@@ -29,6 +30,8 @@ from cnncompile.errors import CnnCompileError, ModelError, UnsupportedError
 from cnncompile.frontends.onnx import load_onnx
 from cnncompile.ir.graph import Graph
 from cnncompile.ops import lookup
+
+ENGINES = ("reference", "tvm")
 
 Inputs = Sequence[np.ndarray] | Mapping[str, np.ndarray] | np.ndarray
 BindingKey = tuple[tuple[Any, ...], ...]
@@ -82,12 +85,15 @@ def _freeze(model: onnx.ModelProto, values: Mapping[str, np.ndarray]) -> onnx.Mo
     return frozen
 
 
-class ReferenceRep(BackendRep):
-    """A prepared model: its compiled graph(s) and the reference backend that runs them."""
+class CnnCompileRep(BackendRep):
+    """A prepared model: its imported graph(s), run by the reference or compiled by TVM."""
 
-    def __init__(self, model: onnx.ModelProto, dtype: str):
+    def __init__(self, model: onnx.ModelProto, dtype: str, target: str | None = None, pipeline: str = "O3"):
         self.model = model
         self.dtype = dtype
+        self.target = target
+        self.pipeline = pipeline
+        self.compiled: dict[BindingKey, Any] = {}
         initialized = {init.name for init in model.graph.initializer}
         feedable = [info for info in model.graph.input if info.name not in initialized]
         self.input_names = [info.name for info in feedable]
@@ -104,8 +110,17 @@ class ReferenceRep(BackendRep):
         if kwargs:
             raise TypeError(f"run() takes no keyword arguments, got {sorted(kwargs)}")
         feeds = self._feeds(inputs)
-        graph = self._graph_for(feeds)
-        results = run_reference(graph, {v.name: feeds[v.name] for v in graph.inputs}, self.dtype)
+        key = self._key(feeds)
+        graph = self._graph_for(key, feeds)
+        graph_feeds = {v.name: feeds[v.name] for v in graph.inputs}
+        if self.target is None:
+            results = run_reference(graph, graph_feeds, self.dtype)
+        else:
+            if key not in self.compiled:
+                from cnncompile.api import compile as compile_model
+
+                self.compiled[key] = compile_model(graph, self.target, self.pipeline)
+            results = self.compiled[key].run(graph_feeds)
         outputs = [np.asarray(results[v.name]).astype(v.type.dtype.numpy, copy=False) for v in graph.outputs]
         return namedtupledict("Outputs", self.output_names)(*outputs)
 
@@ -127,11 +142,14 @@ class ReferenceRep(BackendRep):
             raise ModelError(f"{'; '.join(problems)}; the model takes {', '.join(self.input_names)}")
         return feeds
 
-    def _graph_for(self, feeds: Mapping[str, np.ndarray]) -> Graph:
-        """The graph compiled for these inputs' dynamic dims and compile-time values."""
-        key = tuple((name, feeds[name].shape) for name in self.dynamic) + tuple(
+    def _key(self, feeds: Mapping[str, np.ndarray]) -> BindingKey:
+        """What decides the graph: the dynamic dims' sizes and the compile-time inputs' values."""
+        return tuple((name, feeds[name].shape) for name in self.dynamic) + tuple(
             (name, feeds[name].dtype.str, feeds[name].shape, feeds[name].tobytes()) for name in self.frozen
         )
+
+    def _graph_for(self, key: BindingKey, feeds: Mapping[str, np.ndarray]) -> Graph:
+        """The graph imported for this binding."""
         if key not in self.graphs:
             model = _freeze(self.model, {name: feeds[name] for name in self.frozen})
             shapes = {name: feeds[name].shape for name in self.dynamic if name not in self.frozen}
@@ -139,30 +157,45 @@ class ReferenceRep(BackendRep):
         return self.graphs[key]
 
 
+def _device_type(device: str) -> DeviceType | None:
+    try:
+        return Device(device).type
+    except (AttributeError, ValueError):  # an unknown device kind, a non-integer device id
+        return None
+
+
 class CnnCompileBackend(Backend):
-    """onnx.backend.base.Backend over cnncompile's reference backend."""
+    """onnx.backend.base.Backend over cnncompile's reference backend, or TVM with engine="tvm"."""
 
     @classmethod
     def supports_device(cls, device: str) -> bool:
-        try:
-            return Device(device).type == DeviceType.CPU
-        except (AttributeError, ValueError):  # an unknown device kind, a non-integer device id
-            return False
+        kind = _device_type(device)
+        if kind == DeviceType.CUDA:
+            from cnncompile.backends.tvm.target import gpu_visible
+
+            return gpu_visible()
+        return kind == DeviceType.CPU
 
     @classmethod
-    def prepare(cls, model: onnx.ModelProto, device: str = "CPU", *, dtype: str = "float64") -> ReferenceRep:
+    def prepare(cls, model: onnx.ModelProto, device: str = "CPU", *, dtype: str = "float64",
+                engine: str = "reference", pipeline: str = "O3") -> CnnCompileRep:
         """Import (and, with static bindings, compile) `model` for repeated runs on `device`."""
+        if engine not in ENGINES:
+            raise CnnCompileError(f"engine must be one of {', '.join(ENGINES)}, got '{engine}'")
         if not cls.supports_device(device):
-            raise UnsupportedError(f"device '{device}' is not supported: cnncompile's onnx backend runs the "
-                                   "reference interpreter on 'CPU' (CUDA comes with the TVM backend)")
+            raise UnsupportedError(f"device '{device}' is not supported here: 'CPU' runs the reference or TVM's "
+                                   "LLVM build; 'CUDA' needs engine='tvm' and a visible CUDA GPU")
+        if _device_type(device) == DeviceType.CUDA and engine != "tvm":
+            raise UnsupportedError("device 'CUDA' runs only compiled models: pass engine='tvm'")
         if dtype not in COMPUTE_DTYPES:
             raise CnnCompileError(f"dtype must be one of {', '.join(COMPUTE_DTYPES)}, got '{dtype}'")
-        return ReferenceRep(model, dtype)
+        target = None if engine == "reference" else ("cuda" if _device_type(device) == DeviceType.CUDA else "llvm")
+        return CnnCompileRep(model, dtype, target, pipeline)
 
     @classmethod
     def run_model(cls, model: onnx.ModelProto, inputs: Inputs, device: str = "CPU", *,
-                  dtype: str = "float64") -> tuple[np.ndarray, ...]:
-        return cls.prepare(model, device, dtype=dtype).run(inputs)
+                  dtype: str = "float64", engine: str = "reference") -> tuple[np.ndarray, ...]:
+        return cls.prepare(model, device, dtype=dtype, engine=engine).run(inputs)
 
     @classmethod
     def run_node(

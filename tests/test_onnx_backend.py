@@ -1,4 +1,4 @@
-"""cnncompile.onnx_backend: the onnx.backend.base API over the reference backend.
+"""cnncompile.onnx_backend: the onnx.backend.base API over the reference and TVM backends.
 
 onnxruntime is the oracle. Besides the API itself, these pin what the static IR asks of
 it: results in the declared dtypes, and one compilation per binding of dynamic dims and
@@ -10,6 +10,7 @@ import onnx
 import pytest
 from onnx import TensorProto, helper, numpy_helper
 
+from cnncompile.backends.tvm.target import gpu_visible
 from cnncompile.errors import CnnCompileError, ModelError, UnsupportedError
 from cnncompile.numerics import TOLERANCE, relative_error
 from cnncompile.onnx_backend import CnnCompileBackend, compile_time_inputs, prepare, run_node, supports_device
@@ -120,10 +121,47 @@ def test_run_node_keeps_attribute_inputs_as_constants():
 
 def test_devices():
     assert supports_device("CPU")
-    assert not supports_device("CUDA") and not supports_device("CUDA:0") and not supports_device("TPU")
-    assert not supports_device("CPU:x")
-    with pytest.raises(UnsupportedError, match="device 'CUDA'"):
-        prepare(conv_model(np.random.default_rng(4)), "CUDA")
+    assert supports_device("CUDA") == supports_device("CUDA:0") == gpu_visible()
+    assert not supports_device("TPU") and not supports_device("CPU:x")
+    if not gpu_visible():
+        with pytest.raises(UnsupportedError, match="device 'CUDA'"):
+            prepare(conv_model(np.random.default_rng(4)), "CUDA", engine="tvm")
+
+
+def test_cuda_needs_the_tvm_engine():
+    if gpu_visible():
+        with pytest.raises(UnsupportedError, match="engine='tvm'"):
+            prepare(conv_model(np.random.default_rng(4)), "CUDA")
+    else:
+        with pytest.raises(UnsupportedError, match="needs engine='tvm' and a visible CUDA GPU"):
+            prepare(conv_model(np.random.default_rng(4)), "CUDA")
+
+
+def test_tvm_engine_matches_onnxruntime_and_compiles_once_per_batch():
+    rng = np.random.default_rng(6)
+    model = conv_model(rng, batch="N")
+    rep = prepare(model, "CPU", engine="tvm", dtype="float32")
+    for batch in (1, 3, 1):
+        x = rng.standard_normal((batch, 3, 6, 6)).astype(np.float32)
+        want = run_ort(model, {"x": x})
+        got = rep.run([x])
+        assert relative_error(got.y, want[0]) <= TOLERANCE["float32"]
+        np.testing.assert_array_equal(got.s, want[1])
+    assert len(rep.compiled) == 2
+
+
+@pytest.mark.gpu
+def test_tvm_engine_on_cuda_matches_onnxruntime():
+    rng = np.random.default_rng(7)
+    model = conv_model(rng)
+    x = rng.standard_normal((2, 3, 6, 6)).astype(np.float32)
+    got = prepare(model, "CUDA", engine="tvm").run([x])
+    assert relative_error(got.y, run_ort(model, {"x": x})[0]) <= TOLERANCE["float32"]
+
+
+def test_unknown_engine_is_an_error():
+    with pytest.raises(CnnCompileError, match="engine must be one of"):
+        prepare(conv_model(np.random.default_rng(8)), engine="tensorrt")
 
 
 def test_errors_are_cnncompile_errors():
