@@ -18,6 +18,7 @@ from pathlib import Path
 
 from cnncompile.backends.tvm.build import build_module
 from cnncompile.backends.tvm.compiled import CompiledModel, Provenance, load_compiled
+from cnncompile.backends.tvm.default import PIPELINE as TVM_DEFAULT, build_default
 from cnncompile.backends.tvm.module import lower_graph
 from cnncompile.backends.tvm.runtime import Signature
 from cnncompile.backends.tvm.target import TargetSpec, default_target, gpu_visible, parse_target
@@ -60,17 +61,27 @@ def _silent(stage: str, done: int, total: int) -> None:
 
 
 def compile(model: Graph | str | os.PathLike, target: str | TargetSpec | None = None, pipeline: str = "O3",
-            input_shapes: Mapping[str, Sequence[int]] | None = None, progress: Progress = _silent) -> CompiledModel:
+            input_shapes: Mapping[str, Sequence[int]] | None = None, progress: Progress = _silent,
+            tvm_default: bool = False) -> CompiledModel:
     """Compile an ONNX file, `zoo:NAME` or a Graph for `target` (the default: cuda if a GPU is visible, else llvm).
 
     `pipeline` is a preset (O0..O3) or a TOML pipeline file (cnncompile.passes). A Graph
     argument is copied, never changed. `progress(stage, done, total)` is told how far each
     stage (import, passes, lowering, build) has come. Named like tvm.compile, which it wraps.
+
+    `tvm_default=True` skips our passes, lowerings and schedules and builds with TVM's own
+    ONNX frontend and default pipeline instead (`pipeline` is then ignored; the model
+    records "tvm-default"): the baseline to compare against, far slower on CPU.
     """
     spec = parse_target(target)
     progress("import", 0, 1)
     graph, source, digest = _source(model, input_shapes)
     progress("import", 1, 1)
+    if tvm_default:
+        progress("build", 0, 1)
+        executable = build_default(graph, spec)
+        progress("build", 1, 1)
+        return CompiledModel(executable, spec, Signature.of(graph), Provenance(source, digest, TVM_DEFAULT), graph)
     progress("passes", 0, 1)
     optimized = optimize(graph, pipeline)
     progress("passes", 1, 1)

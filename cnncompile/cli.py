@@ -126,18 +126,21 @@ def cmd_compile(args: argparse.Namespace) -> int:
     start = time.perf_counter()
     try:
         model = compile_model(args.model, args.target, args.pipeline,
-                              dict(parse_input_shape(s) for s in args.input_shape), progress)
+                              dict(parse_input_shape(s) for s in args.input_shape), progress, args.tvm_default)
     finally:
         progress.close()
     path = model.save(args.output)
     seconds = time.perf_counter() - start
-    kernels = len({k.symbol for k in model.kernels})
+    pipeline = model.provenance.pipeline
+    # TVM's default path fuses and names its own kernels; only ours are counted
+    kernels = None if model.kernels is None else len({k.symbol for k in model.kernels})
     if args.json:
-        print(json.dumps({"artifact": str(path), "target": str(model.target), "pipeline": args.pipeline,
+        print(json.dumps({"artifact": str(path), "target": str(model.target), "pipeline": pipeline,
                           "nodes": len(model.graph.nodes), "kernels": kernels, "seconds": round(seconds, 3)}))
     else:
-        print(f"compiled {args.model} for {model.target} (-p {args.pipeline}): {len(model.graph.nodes)} nodes, "
-              f"{kernels} distinct kernels in {seconds:.1f} s -> {path}")
+        built = f"{len(model.graph.nodes)} nodes" + ("" if kernels is None else f", {kernels} distinct kernels")
+        label = pipeline if args.tvm_default else f"-p {pipeline}"
+        print(f"compiled {args.model} for {model.target} ({label}): {built} in {seconds:.1f} s -> {path}")
     return 0
 
 
@@ -268,6 +271,9 @@ def build_parser() -> argparse.ArgumentParser:
     _add_model_args(compile_)
     _add_target_args(compile_)
     compile_.add_argument("-o", "--output", required=True, metavar="DIR", help="the artifact directory to write")
+    compile_.add_argument("--tvm-default", action="store_true",
+                          help="for comparison: build with TVM's relax ONNX frontend and default pipeline instead "
+                               "of cnncompile's passes and schedules (-p is ignored; slow on CPU)")
     compile_.add_argument("--json", action="store_true", help="print one JSON object")
     compile_.set_defaults(handler=cmd_compile)
 

@@ -40,8 +40,9 @@ def versions() -> dict[str, str]:
 class CompiledModel:
     """A model compiled for one target: run it, time it, save it.
 
-    `graph` (the optimized IR) and `kernels` (each node's PrimFunc) are known only for a
-    model compiled in this process; validation uses them to re-run layer by layer.
+    `graph` (the optimized IR; the graph as imported for TVM's default path) and `kernels`
+    (each node's PrimFunc; none on TVM's default path) are known only for a model compiled
+    in this process; validation uses them to re-run layer by layer.
     """
 
     def __init__(self, library: tvm.runtime.Module, target: TargetSpec, signature: Signature,
@@ -81,7 +82,8 @@ class CompiledModel:
     def run_node(self, name: str, arrays: Sequence[np.ndarray]) -> list[np.ndarray]:
         """One node's kernel alone on the given input arrays: the unit of layer-by-layer validation."""
         if self.graph is None or self.kernels is None:
-            raise CnnCompileError("layer-by-layer runs need a model compiled in this process, not a loaded artifact")
+            raise CnnCompileError("layer-by-layer runs need cnncompile's own kernels, compiled in this process: "
+                                  "not a loaded artifact, nor TVM's default path")
         node = next(n for n in self.graph.nodes if n.name == name)
         kernel = next(k for k in self.kernels if k.node == name)
         device = self.runner.device

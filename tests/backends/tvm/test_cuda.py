@@ -4,6 +4,7 @@ Numerical GPU tests carry the `gpu` marker and are skipped where no GPU is visib
 """
 
 import shutil
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import pytest
@@ -15,6 +16,7 @@ from cnncompile.backends.tvm.module import lower_graph
 from cnncompile.backends.tvm.schedule.cuda import GPU_LIMITS, RULE_ATTR, lowered_for_check
 from cnncompile.backends.tvm.target import parse_target
 from cnncompile.numerics import TOLERANCE, relative_error
+from cnncompile.tools.models import load_model
 
 from cases import CASES
 
@@ -92,3 +94,28 @@ def test_kernel_matches_reference_on_gpu(case_id):
     for name, ref in want.items():
         assert relative_error(got[name], ref) <= TOLERANCE["float32"], case_id
     assert np.isfinite(got[graph.outputs[0].name]).all()
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(shutil.which("nvcc") is None, reason="nvcc is not installed")
+@pytest.mark.parametrize("name", ["resnet50", "mobilenet_v2", "densenet121"])
+def test_zoo_model_compiles_for_cuda_and_every_kernel_compiles_with_nvcc(name, tmp_path):
+    """The whole module's CUDA source in one nvcc call per arch (both at once: nvcc is a subprocess).
+
+    64x64 inputs keep the layers' structure (every conv, pool and block of the full-size
+    model) while the TVM build stays quick; the kernels sm_80 and sm_90 get are the same source.
+    """
+    graph = load_model(f"zoo:{name}", {"input": (1, 3, 64, 64)})
+    model = cnncompile.compile(graph, target="cuda", pipeline="O3")
+    path = model.save(tmp_path / name)
+    assert {p.name for p in path.iterdir()} == {"model.so", "manifest.json", "model.onnx"}
+    source = cuda_source(model.library)
+    missing = sorted({k.symbol for k in model.kernels if f"{k.symbol}_kernel" not in source})
+    assert not missing, f"kernels without CUDA code: {missing}"
+
+    def fatbin(arch: str) -> bytes:
+        with parse_target(f"cuda:{arch}").to_tvm():
+            return nvcc.compile_cuda(source, target_format="fatbin", arch=arch, compiler="nvcc")
+
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        assert all(len(binary) > 0 for binary in pool.map(fatbin, ["sm_80", "sm_90"]))
