@@ -12,14 +12,16 @@ float64 reference (float32 rounding compounds with depth; per-layer numerics are
 `cnncompile validate`'s job), and the ratios issue 6 targets: O3 at least 100x faster
 than TVM's default pipeline, within 1.5x of onnxruntime, ResNet-50 compiled in under 60 s.
 
-Recorded (AMD EPYC, AVX2 only, 2 cores shared with other jobs; medians of 10 rounds, TVM
-default of 3; the ratios come from alternating rounds):
+Recorded (AMD EPYC, AVX2 only, 2 cores; medians of 10 rounds, TVM default of 3; TVM's
+and onnxruntime's idle threads both told not to spin). Timing in one process is noisy:
+an earlier run with TVM's workers spinning measured O3/onnxruntime at 1.08x, 0.84x, 2.02x
+and 1.15x; in separate processes ResNet-50 ran at 86 ms (O3) against 58 ms (onnxruntime).
 
     model         O3 compile   O3 ms   O0 ms   onnxruntime ms   TVM default ms   TVM default / O3   O3 / ort
-    resnet18         6.7 s      30.5    30.8        28.3            2421             79x            1.08x
-    resnet50         3.0 s      90.7    96.1       108.0            5155             57x            0.84x
-    mobilenet_v2     2.4 s      15.2    16.5         7.6             252             17x            2.02x
-    vgg16           11.8 s     270.4   265.1       235.0           23327             86x            1.15x
+    resnet18         6.3 s      40.3    37.0        29.4            2466             61x            1.37x
+    resnet50         4.7 s     128.0   130.6        94.3            5222             41x            1.36x
+    mobilenet_v2     2.9 s      20.2    20.5         8.1             253             13x            2.50x
+    vgg16           13.0 s     294.5   278.8       223.1           23152             79x            1.32x
 """
 
 from __future__ import annotations
@@ -117,6 +119,9 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=2, help="threads for onnxruntime and TVM")
     args = parser.parse_args()
     os.environ.setdefault("TVM_NUM_THREADS", str(args.threads))
+    # onnxruntime's threads are told not to spin between runs; TVM's must not either, or
+    # its idle workers busy-wait on the cores onnxruntime is about to use.
+    os.environ.setdefault("TVM_THREAD_POOL_SPIN_COUNT", "0")
     print(f"medians of {args.rounds} alternating rounds; TVM's default pipeline is timed in only the first "
           f"{min(args.default_rounds, args.rounds)} (it takes seconds per inference)")
     for name in args.models:

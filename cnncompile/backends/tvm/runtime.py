@@ -8,6 +8,7 @@ what was expected.
 
 from __future__ import annotations
 
+import os
 import statistics
 import time
 from collections.abc import Mapping
@@ -20,6 +21,11 @@ from tvm import relax
 from cnncompile.backends.tvm.target import TargetSpec, gpu_visible
 from cnncompile.errors import CnnCompileError, ModelError
 from cnncompile.ir.graph import Graph, Value
+
+# TVM sizes its thread pool by physical cores, which on a 2-vCPU machine reports one: the
+# compiled model would run on half the machine. Use every CPU this process may run on,
+# unless the user has chosen (TVM reads the variable when its pool first starts).
+os.environ.setdefault("TVM_NUM_THREADS", str(len(os.sched_getaffinity(0))))
 
 
 @dataclass(frozen=True)
