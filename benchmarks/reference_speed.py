@@ -21,23 +21,13 @@ import sys
 import time
 
 import onnx
-import onnxruntime as ort
 from onnx.reference import ReferenceEvaluator
 
 from cnncompile import load_onnx, run_reference
 from cnncompile.numerics import relative_error
 from cnncompile.tools.models import light_model_path, random_inputs
+from cnncompile.tools.peers import onnxruntime_session
 from cnncompile.tools.weights import randomize_weights
-
-
-def onnxruntime_session(model: onnx.ModelProto, threads: int) -> ort.InferenceSession:
-    options = ort.SessionOptions()
-    options.intra_op_num_threads = threads
-    options.inter_op_num_threads = 1
-    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
-    options.log_severity_level = 3
-    return ort.InferenceSession(model.SerializeToString(), options, providers=["CPUExecutionProvider"])
 
 
 def main() -> int:

@@ -31,22 +31,10 @@ import os
 import statistics
 import time
 
-import onnxruntime as ort
-
 import cnncompile
 from cnncompile.numerics import relative_error
 from cnncompile.tools.models import load_model, random_inputs
-
-
-def onnxruntime_session(graph: cnncompile.Graph, threads: int) -> ort.InferenceSession:
-    options = ort.SessionOptions()
-    options.intra_op_num_threads = threads
-    options.inter_op_num_threads = 1
-    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
-    options.log_severity_level = 3
-    model = cnncompile.to_onnx(graph).SerializeToString()
-    return ort.InferenceSession(model, options, providers=["CPUExecutionProvider"])
+from cnncompile.tools.peers import onnxruntime_session
 
 
 def timed(run) -> float:
@@ -78,7 +66,7 @@ def bench_model(name: str, size: int | None, rounds: int, default_rounds: int, t
     o3, o3_seconds = compiled(graph, pipeline="O3")
     o0, _ = compiled(graph, pipeline="O0")
     default, default_seconds = compiled(graph, tvm_default=True)
-    session = onnxruntime_session(graph, threads)
+    session = onnxruntime_session(cnncompile.to_onnx(graph), threads)
     feeds = {v.name: inputs[v.name] for v in graph.inputs}
     names = [v.name for v in graph.outputs]
     contenders = {

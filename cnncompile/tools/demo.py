@@ -22,6 +22,7 @@ from cnncompile.frontends import zoo
 from cnncompile.frontends.onnx_export import to_onnx
 from cnncompile.ir.graph import Graph
 from cnncompile.tools.models import random_inputs
+from cnncompile.tools.peers import onnxruntime_session
 from cnncompile.tools.validate import judge
 
 DEFAULT_MODEL = "resnet50"
@@ -39,16 +40,11 @@ def _median_ms(run: Callable[[], object], repeats: int = TIMED_RUNS) -> float:
 
 
 def _onnxruntime_ms(graph: Graph, inputs: dict[str, np.ndarray]) -> float | None:
-    """onnxruntime (2 threads, all optimizations, no spinning) on the same model, if installed."""
+    """onnxruntime on the same model, if installed."""
     try:
-        import onnxruntime as ort
+        session = onnxruntime_session(to_onnx(graph))
     except ImportError:
         return None
-    options = ort.SessionOptions()
-    options.intra_op_num_threads = 2
-    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
-    options.log_severity_level = 3
-    session = ort.InferenceSession(to_onnx(graph).SerializeToString(), options, providers=["CPUExecutionProvider"])
     return _median_ms(lambda: session.run(None, inputs))
 
 

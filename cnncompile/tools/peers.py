@@ -1,0 +1,23 @@
+"""onnxruntime set up as the peer every timing in cnncompile is compared against.
+
+Two threads, all graph optimizations, and no spinning: an idle onnxruntime session's
+busy-waiting threads would otherwise steal the cores of whatever runs next in the same
+process, the contender it is being compared with included.
+"""
+
+from __future__ import annotations
+
+import onnx
+
+
+def onnxruntime_session(model: onnx.ModelProto, threads: int = 2):
+    """An onnxruntime CPU session for `model` (onnxruntime is a test extra: import it lazily)."""
+    import onnxruntime as ort
+
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = threads
+    options.inter_op_num_threads = 1
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    options.log_severity_level = 3
+    return ort.InferenceSession(model.SerializeToString(), options, providers=["CPUExecutionProvider"])
