@@ -26,7 +26,7 @@ from onnx import helper, numpy_helper
 
 from cnncompile.errors import CnnCompileError
 from cnncompile.frontends.onnx_attrs import base_hint
-from cnncompile.ir.graph import Graph, Node, Value
+from cnncompile.ir.graph import Graph, Node, Value, unique_name
 from cnncompile.ir.types import DType, TensorType
 from cnncompile.ops.fused import expand
 from cnncompile.fileio import write_atomically
@@ -82,12 +82,7 @@ class _Exporter:
         self.taken = {v.name for v in graph.values()}
 
     def _fresh(self, hint: str) -> str:
-        name, suffix = hint, 0
-        while name in self.taken:
-            suffix += 1
-            name = f"{hint}_{suffix}"
-        self.taken.add(name)
-        return name
+        return unique_name(hint, self.taken)
 
     def node(self, node: Node) -> onnx.NodeProto:
         op = node.op

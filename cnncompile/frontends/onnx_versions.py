@@ -36,6 +36,7 @@ import onnx.defs
 from onnx import helper, version_converter
 
 from cnncompile.errors import ModelError, UnsupportedError
+from cnncompile.ir.graph import unique_name
 from cnncompile.ops.resize import NearestMode, ResizeAttrs, ResizeMode
 from cnncompile.ops.resize import CoordinateTransformationMode as Coordinates
 
@@ -151,18 +152,9 @@ def _refuse_training(node: onnx.NodeProto, opset: int) -> None:
         )
 
 
-def _fresh(hint: str, taken: set[str]) -> str:
-    name, suffix = hint, 0
-    while name in taken:
-        suffix += 1
-        name = f"{hint}_{suffix}"
-    taken.add(name)
-    return name
-
-
 def _unsqueeze_input(node: onnx.NodeProto, position: int, axes: list[int], taken: set[str]) -> onnx.NodeProto:
     """An Unsqueeze (opset-1 form, axes as attribute) in front of one of `node`'s inputs."""
-    name = _fresh(f"{node.input[position]}_unsqueezed", taken)
+    name = unique_name(f"{node.input[position]}_unsqueezed", taken)
     unsqueeze = helper.make_node("Unsqueeze", [node.input[position]], [name], name=name, axes=axes)
     node.input[position] = name
     return unsqueeze

@@ -30,6 +30,16 @@ class OpSpec(Protocol):
     def make_attrs(self, **values: Any) -> Any: ...
 
 
+def unique_name(hint: str, taken: set[str]) -> str:
+    """`hint`, else `hint_1`, `hint_2`, ...: the first not in `taken`, which it joins."""
+    name, suffix = hint, 0
+    while name in taken:
+        suffix += 1
+        name = f"{hint}_{suffix}"
+    taken.add(name)
+    return name
+
+
 @dataclass(eq=False)
 class Value:
     name: str
@@ -81,13 +91,7 @@ class Graph:
         Values and nodes have separate namespaces, so an imported model keeps every value
         name it came with whatever its nodes are called.
         """
-        taken = self._taken[kind]
-        name, suffix = hint, 0
-        while name in taken:
-            suffix += 1
-            name = f"{hint}_{suffix}"
-        taken.add(name)
-        return name
+        return unique_name(hint, self._taken[kind])
 
     # -- building -----------------------------------------------------------------------
     def add_input(self, name: str, type: TensorType) -> Value:
