@@ -217,8 +217,15 @@ def cmd_compare(args: argparse.Namespace) -> int:
     def dump(pipeline: str, pass_name: str, optimized) -> None:
         print(f"// {pipeline}: IR after {pass_name}\n{optimized}", file=sys.stderr)
 
+    backend = {}
+    if args.target:
+        from cnncompile.api import compile as compile_model
+
+        # Each graph arrives optimized: O0 only lowers and builds it.
+        backend = {"backend": lambda optimized: compile_model(optimized, args.target, "O0").run,
+                   "backend_name": f"TVM ({args.target})"}
     comparison = compare(args.model, graph, pipelines, runs=args.runs, seed=args.seed, verify=args.verify,
-                         dump_after=args.dump_after, dump=dump, check_each_pass=args.check_each_pass)
+                         dump_after=args.dump_after, dump=dump, check_each_pass=args.check_each_pass, **backend)
     if args.html:
         write_html(args.html, comparison)
     diverged = [(r.pipeline, r.run.first_divergence) for r in comparison.results if r.run.first_divergence]
@@ -310,6 +317,8 @@ def build_parser() -> argparse.ArgumentParser:
     compare.add_argument("-p", "--pipeline", action="append", dest="pipelines", metavar="O0..O3|FILE.toml",
                          help="a preset or a TOML pipeline file; repeatable (default: O0 O1 O2 O3)")
     compare.add_argument("--runs", type=int, default=5, help="timed runs per pipeline (default 5)")
+    compare.add_argument("--target", metavar="llvm|cuda[:sm_XX]",
+                         help="time each pipeline's graph compiled by TVM for this target (default: the reference)")
     compare.add_argument("--seed", type=int, default=0, help="seed for the random inputs")
     compare.add_argument("--json", action="store_true", help="print one JSON object")
     compare.add_argument("--html", metavar="REPORT.html", help="also write a self-contained HTML report")

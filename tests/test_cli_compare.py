@@ -3,6 +3,7 @@
 import json
 
 from cnncompile.cli import main
+from cnncompile.frontends import zoo
 from cnncompile.frontends.onnx_export import save_onnx
 from cnncompile.ir.types import DType
 from cnncompile.ops.elementwise import Relu
@@ -57,3 +58,15 @@ def test_compare_with_an_unknown_pipeline_is_a_one_line_error(tmp_path, capsys):
     assert main(["compare", model_file(tmp_path), "-p", "O9"]) == 2
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and "unknown pipeline preset 'O9'" in err
+
+
+def test_compare_on_the_tvm_backend(tmp_path, capsys):
+    """With --target, each pipeline's graph is compiled by TVM, timed, and judged against float64."""
+    path = tmp_path / "resnet18.onnx"
+    save_onnx(zoo.build("resnet18", input_shape=(1, 3, 32, 32)), path)
+    assert main(["compare", str(path), "-p", "O0", "-p", "O3", "--target", "llvm", "--runs", "2", "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["backend"] == "TVM (llvm)"
+    assert [p["pipeline"] for p in report["pipelines"]] == ["O0", "O3"]
+    for pipeline in report["pipelines"]:
+        assert pipeline["error"] <= 1e-5 and pipeline["latency_seconds"]["median"] > 0

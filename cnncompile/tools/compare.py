@@ -2,10 +2,11 @@
 
 For each pipeline: the graph it leaves (nodes, fused nodes, parameters, FLOPs, peak
 activation memory from the liveness plan), what it cost (compile time), what it buys
-(latency on the reference backend, in float32) and what it risks (error against the
-float64 reference of the imported graph). Latency is timed by rounds that alternate the
-pipelines, so machine noise (30-50% between minutes here) hits them all alike; each
-reports its median with the min and max.
+(latency on the chosen backend: the float32 reference by default, or each optimized graph
+compiled by TVM for a target) and what it risks (error against the float64 reference of
+the imported graph). Latency is timed by rounds that alternate the pipelines, so machine
+noise (30-50% between minutes here) hits them all alike; each reports its median with
+the min and max.
 """
 
 from __future__ import annotations
@@ -74,10 +75,19 @@ class Comparison:
     graph: Graph  # as imported: the "before" of every pipeline
     results: list[PipelineResult]
     runs: int
+    backend: str = "the reference backend (float32)"
 
     def as_dict(self) -> dict:
         return {"model": self.model, "inputs": {v.name: list(v.type.shape) for v in self.graph.inputs},
-                "runs": self.runs, "pipelines": [r.as_dict() for r in self.results]}
+                "runs": self.runs, "backend": self.backend, "pipelines": [r.as_dict() for r in self.results]}
+
+
+Runner = Callable[[Mapping[str, np.ndarray]], Mapping[str, np.ndarray]]
+
+
+def reference_runner(graph: Graph) -> Runner:
+    """The default backend: the NumPy reference in float32."""
+    return lambda inputs: run_reference(graph, inputs, dtype="float32")
 
 
 def reference_check(inputs: Mapping[str, np.ndarray]) -> NumericCheck:
@@ -101,26 +111,35 @@ def _error(outputs: Mapping[str, np.ndarray], gold: Mapping[str, np.ndarray]) ->
 
 def compare(model: str, graph: Graph, pipelines: Sequence[Pipeline], *, runs: int = 5, seed: int = 0,
             verify: bool = False, dump_after: Collection[str] = (),
-            dump: Callable[[str, str, Graph], None] | None = None, check_each_pass: bool = False) -> Comparison:
-    """Optimize a copy of `graph` with each pipeline, then measure them all on the same random inputs."""
+            dump: Callable[[str, str, Graph], None] | None = None, check_each_pass: bool = False,
+            backend: Callable[[Graph], Runner] = reference_runner,
+            backend_name: str = "the reference backend (float32)") -> Comparison:
+    """Optimize a copy of `graph` with each pipeline, then measure them all on the same random inputs.
+
+    `backend` turns each optimized graph into the function that is timed and judged (the
+    TVM backend compiles it: building is not counted in the "compile" column, which times
+    the passes).
+    """
     inputs = random_inputs(graph, seed)
     gold = run_reference(graph, inputs, dtype="float64")
     results = []
+    runners = []
     for pipeline in pipelines:
         steps = pipeline.steps()
         run = run_pipeline(graph.copy(), steps, verify=verify, dump_after=set(dump_after) & {s.name for s in steps},
                            dump=None if dump is None else (lambda name, g, p=pipeline.name: dump(p, name, g)),
                            check=reference_check(inputs) if check_each_pass else None)
-        error = _error(run_reference(run.graph, inputs, dtype="float32"), gold)
+        runners.append(backend(run.graph))
+        error = _error(runners[-1](inputs), gold)
         results.append(PipelineResult(pipeline.name, run, error=error, **graph_stats(run.graph)))
     for _ in range(runs):
-        for result in results:
+        for result, runner in zip(results, runners):
             start = time.perf_counter()
-            run_reference(result.graph, inputs, dtype="float32")
+            runner(inputs)
             result.times.append(time.perf_counter() - start)
     for result in results:
         result.latency = Latency.of(result.times) if result.times else None
-    return Comparison(model, graph, results, runs)
+    return Comparison(model, graph, results, runs, backend_name)
 
 
 def _human(count: float, unit: str) -> str:
@@ -144,6 +163,6 @@ def format_comparison(comparison: Comparison) -> str:
              for row in rows]
     lines.insert(1, "-" * len(lines[0]))
     shapes = ", ".join(f"{v.name} {v.type}" for v in comparison.graph.inputs)
-    lines.insert(0, f"{comparison.model}: {shapes}; latency on the reference backend (float32) over "
+    lines.insert(0, f"{comparison.model}: {shapes}; latency on {comparison.backend} over "
                     f"{comparison.runs} runs; error against the float64 reference")
     return "\n".join(lines)

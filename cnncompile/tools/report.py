@@ -131,7 +131,7 @@ pre {{ background: #f6f6f6; padding: 0.8em; overflow-x: auto; }}
 <h1>{html.escape(title)}</h1>
 <h2>Pipelines</h2>
 <pre>{html.escape(format_comparison(comparison))}</pre>
-<h2>Latency on the reference backend</h2>
+<h2>Latency on {html.escape(comparison.backend)}</h2>
 {latency_svg(comparison)}
 <h2>Graphs before and after</h2>
 <div class="graphs">{columns}</div>
