@@ -1,15 +1,16 @@
 """Layers that keep the spatial layout: activations, normalisation, dropout, softmax.
 
-Most are one registry op whose attributes are the layer's fields, so each is declared
-in two or three lines through `UnaryOp`; the rest (PReLU, SiLU, BatchNorm, LayerNorm,
+Most are one registry op whose attributes are the layer's fields, so `unary_layer` makes
+each from its op's declaration, defaults included; the rest (PReLU, SiLU, BatchNorm, LayerNorm,
 LayerScale) also own weights or expand to a few nodes.
 """
 
 from __future__ import annotations
 
 import enum
-from dataclasses import dataclass, fields
-from typing import ClassVar
+import typing
+from dataclasses import dataclass, field, fields, make_dataclass
+from typing import Any, ClassVar
 
 from cnncompile.frontends.dsl.core import Builder, Init, Layer, join, require_channels
 from cnncompile.ir.graph import Value
@@ -17,7 +18,6 @@ from cnncompile.ops import elementwise as E
 from cnncompile.ops import norm as N
 from cnncompile.ops import reduce as R
 from cnncompile.ops import tensor as T
-from cnncompile.ops.elementwise import GeluApproximation
 from cnncompile.ops.registry import OpDef
 
 
@@ -32,79 +32,35 @@ class UnaryOp(Layer):
         return b.node(self.op, [x], path, **attrs)
 
 
-@dataclass(frozen=True)
-class Relu(UnaryOp):
-    op = E.Relu
+def unary_layer(op: OpDef, layer_name: str | None = None, doc: str | None = None,
+                exposed: tuple[str, ...] | None = None, **defaults: Any) -> type:
+    """A UnaryOp layer class whose fields are `op`'s attributes, so each is declared once, in the op.
+
+    `exposed` limits the fields to the attributes a model builder sets (Dropout's ratio,
+    not its training-only seed); `defaults` overrides the op's default where a layer's
+    conventional one differs (Softmax over channels, LRN's AlexNet window).
+    """
+    hints = typing.get_type_hints(op.attrs)
+    specs = [(f.name, hints[f.name], field(default=defaults.get(f.name, f.default)))
+             for f in fields(op.attrs) if exposed is None or f.name in exposed]
+    return make_dataclass(layer_name or op.name, specs, bases=(UnaryOp,), frozen=True,
+                          namespace={"op": op, "__doc__": doc or op.doc, "__module__": __name__})
 
 
-@dataclass(frozen=True)
-class LeakyRelu(UnaryOp):
-    op = E.LeakyRelu
-    alpha: float = 0.01
-
-
-@dataclass(frozen=True)
-class Elu(UnaryOp):
-    op = E.Elu
-    alpha: float = 1.0
-
-
-@dataclass(frozen=True)
-class Selu(UnaryOp):
-    op = E.Selu
-
-
-@dataclass(frozen=True)
-class Sigmoid(UnaryOp):
-    op = E.Sigmoid
-
-
-@dataclass(frozen=True)
-class Tanh(UnaryOp):
-    op = E.Tanh
-
-
-@dataclass(frozen=True)
-class HardSigmoid(UnaryOp):
-    op = E.HardSigmoid
-    alpha: float = 0.2
-    beta: float = 0.5
-
-
-@dataclass(frozen=True)
-class HardSwish(UnaryOp):
-    op = E.HardSwish
-
-
-@dataclass(frozen=True)
-class Gelu(UnaryOp):
-    op = E.Gelu
-    approximate: GeluApproximation = GeluApproximation.NONE
-
-
-@dataclass(frozen=True)
-class Softplus(UnaryOp):
-    op = E.Softplus
-
-
-@dataclass(frozen=True)
-class Softsign(UnaryOp):
-    op = E.Softsign
-
-
-@dataclass(frozen=True)
-class Clip(UnaryOp):
-    op = E.Clip
-    min: float | None = None
-    max: float | None = None
-
-
-@dataclass(frozen=True)
-class ReLU6(Clip):
-    """min(max(x, 0), 6), MobileNet's activation: a Clip with fixed bounds."""
-
-    min: float | None = 0.0
-    max: float | None = 6.0
+Relu = unary_layer(E.Relu)
+LeakyRelu = unary_layer(E.LeakyRelu)
+Elu = unary_layer(E.Elu)
+Selu = unary_layer(E.Selu)
+Sigmoid = unary_layer(E.Sigmoid)
+Tanh = unary_layer(E.Tanh)
+HardSigmoid = unary_layer(E.HardSigmoid)
+HardSwish = unary_layer(E.HardSwish)
+Gelu = unary_layer(E.Gelu)
+Softplus = unary_layer(E.Softplus)
+Softsign = unary_layer(E.Softsign)
+Clip = unary_layer(E.Clip)
+ReLU6 = unary_layer(E.Clip, "ReLU6", "min(max(x, 0), 6), MobileNet's activation: a Clip with fixed bounds.",
+                    min=0.0, max=6.0)
 
 
 @dataclass(frozen=True)
@@ -127,29 +83,11 @@ class SiLU(Layer):
         return b.node(E.Mul, [x, gate], path)
 
 
-@dataclass(frozen=True)
-class Softmax(UnaryOp):
-    op = R.Softmax
-    axis: int = 1
-
-
-@dataclass(frozen=True)
-class Dropout(UnaryOp):
-    """Inference-mode dropout: the identity, kept so the graph mirrors the published architecture."""
-
-    op = E.Dropout
-    ratio: float = 0.5
-
-
-@dataclass(frozen=True)
-class LRN(UnaryOp):
-    """Local response normalisation across channels (AlexNet: size 5, alpha 1e-4, beta 0.75, bias 2)."""
-
-    op = N.LRN
-    size: int = 5
-    alpha: float = 1e-4
-    beta: float = 0.75
-    bias: float = 1.0
+Softmax = unary_layer(R.Softmax, axis=1)
+Dropout = unary_layer(E.Dropout, doc="Inference-mode dropout: the identity, kept so the graph mirrors the "
+                                     "published architecture.", exposed=("ratio",))
+LRN = unary_layer(N.LRN, doc="Local response normalisation across channels (AlexNet: size 5, alpha 1e-4, "
+                             "beta 0.75, bias 2).", size=5)
 
 
 @dataclass(frozen=True)
