@@ -64,13 +64,57 @@ class Layout:
     def __str__(self) -> str:
         return f"NCHW{self.block}c" if self.kind is LayoutKind.NCHWC else self.kind.value
 
+    def holds(self, shape: tuple[int, ...]) -> bool:
+        """Whether a tensor of this logical (N, C, H, W) shape can be stored in this layout."""
+        if self.kind is LayoutKind.NCHW:
+            return True
+        return len(shape) == 4 and (self.kind is LayoutKind.NHWC or shape[1] % self.block == 0)
+
+    def physical_shape(self, shape: tuple[int, ...]) -> tuple[int, ...]:
+        """The shape in memory of a logical (N, C, H, W) tensor: (N, H, W, C) or (N, C/c, H, W, c)."""
+        if self.kind is LayoutKind.NCHW:
+            return tuple(shape)
+        n, c, h, w = shape
+        if self.kind is LayoutKind.NHWC:
+            return (n, h, w, c)
+        return (n, c // self.block, h, w, self.block)
+
+    def to_physical(self, array: np.ndarray) -> np.ndarray:
+        """A logical NCHW array stored in this layout."""
+        if self.kind is LayoutKind.NCHW:
+            return array
+        if self.kind is LayoutKind.NHWC:
+            return np.ascontiguousarray(array.transpose(0, 2, 3, 1))
+        n, c, h, w = array.shape
+        return np.ascontiguousarray(array.reshape(n, c // self.block, self.block, h, w).transpose(0, 1, 3, 4, 2))
+
+    def to_logical(self, array: np.ndarray) -> np.ndarray:
+        """The logical NCHW array of one stored in this layout."""
+        if self.kind is LayoutKind.NCHW:
+            return array
+        if self.kind is LayoutKind.NHWC:
+            return np.ascontiguousarray(array.transpose(0, 3, 1, 2))
+        n, outer, h, w, block = array.shape
+        return np.ascontiguousarray(array.transpose(0, 1, 4, 2, 3).reshape(n, outer * block, h, w))
+
 
 NCHW = Layout(LayoutKind.NCHW)
 NHWC = Layout(LayoutKind.NHWC)
 
 
+def nchwc(block: int) -> Layout:
+    return Layout(LayoutKind.NCHWC, block)
+
+
 @dataclass(frozen=True)
 class TensorType:
+    """A tensor's logical shape (channels first, as ONNX has it), element type and storage layout.
+
+    The shape is always the logical one, whatever the layout: shape rules, the reference
+    and every pass reason about logical tensors, and only a backend stores a value in its
+    layout (`Layout.physical_shape`). None means the logical order itself.
+    """
+
     shape: tuple[int, ...]
     dtype: DType = DType.FLOAT32
     layout: Layout | None = None

@@ -17,9 +17,11 @@ from dataclasses import dataclass, fields
 
 import numpy as np
 
+from cnncompile.algorithms.applicability import ConvAlgorithm, ConvSpec, applicable, why_not
+from cnncompile.algorithms.reference import convolve
 from cnncompile.errors import ShapeError
 from cnncompile.ir.graph import Node, Value
-from cnncompile.ir.types import TensorType
+from cnncompile.ir.types import Layout, TensorType
 from cnncompile.ops.conv import Conv, ConvAttrs
 from cnncompile.ops.elementwise import (
     Add, Clip, ClipAttrs, Gelu, GeluAttrs, HardSigmoid, HardSigmoidAttrs, HardSwish, LeakyRelu, LeakyReluAttrs,
@@ -94,7 +96,16 @@ def activation_flops(activation: Activation, activation_attrs: object, t: Tensor
 
 @dataclass(frozen=True)
 class FusedConvAttrs(EpilogueAttrs, ConvAttrs):
-    """Conv's attributes, then the epilogue: activation(conv(X, W) + B + Z)."""
+    """Conv's attributes, the epilogue (activation(conv(X, W) + B + Z)), then how to compute it.
+
+    `algorithm` is the convolution algorithm, which must apply to the workload; `layout`
+    the layout Y is produced in (None: channels-first, as ONNX has it); `tile` the schedule
+    parameters a tuning run chose for the backend, empty for the target's own choice.
+    """
+
+    algorithm: ConvAlgorithm = ConvAlgorithm.DIRECT
+    layout: Layout | None = None
+    tile: tuple[int, ...] = ()
 
 
 def conv_attrs(attrs: ConvAttrs) -> ConvAttrs:
@@ -103,12 +114,17 @@ def conv_attrs(attrs: ConvAttrs) -> ConvAttrs:
 
 
 def _fused_conv_shape(x: TensorType, w: TensorType, b: TensorType, z: TensorType | None = None, *,
-                      activation: Activation, activation_attrs: object, **conv) -> TensorType:
+                      activation: Activation, activation_attrs: object, algorithm: ConvAlgorithm,
+                      layout: Layout | None, tile: tuple[int, ...], **conv) -> TensorType:
     _check_epilogue("FusedConv", activation, activation_attrs)
     y = Conv.shape_rule(x, w, b, **conv)
     if z is not None and (z.shape != y.shape or z.dtype != y.dtype):
         raise ShapeError(f"FusedConv: residual Z {z} must match the conv's output {y}")
-    return y
+    reason = why_not(algorithm, ConvSpec.of(x, w, **conv))
+    if reason is not None:
+        raise ShapeError(f"FusedConv: algorithm {algorithm.value} does not apply: {reason}; "
+                         f"choose one of {', '.join(a.value for a in applicable(ConvSpec.of(x, w, **conv)))}")
+    return TensorType(y.shape, y.dtype, layout)
 
 
 def _fused_conv_flops(inputs: Sequence[TensorType], outputs: Sequence[TensorType], attrs: FusedConvAttrs) -> int:
@@ -121,9 +137,9 @@ def _fused_conv_flops(inputs: Sequence[TensorType], outputs: Sequence[TensorType
 
 @declare("FusedConv", FusedConvAttrs, inputs=("X", "W", "B", "Z?"), shape=_fused_conv_shape,
          flops=_fused_conv_flops, domain=DOMAIN)
-def FusedConv(x, w, b, z=None, *, activation, activation_attrs, **conv):
-    """Conv with its epilogue: activation(Conv(X, W, B) + Z), Z the optional residual."""
-    y = Conv.kernel(x, w, b, **conv)
+def FusedConv(x, w, b, z=None, *, activation, activation_attrs, algorithm, layout, tile, **conv):
+    """Conv with its epilogue: activation(Conv(X, W, B) + Z), Z the optional residual, computed by its algorithm."""
+    y = convolve(algorithm, x, w, **conv) + b.reshape(-1, *(1,) * (x.ndim - 2))
     if z is not None:
         y = y + z
     return apply_activation(y, activation, activation_attrs)
