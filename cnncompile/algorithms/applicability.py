@@ -18,7 +18,7 @@ import enum
 import math
 from dataclasses import dataclass
 
-from cnncompile.ir.types import DType, TensorType
+from cnncompile.ir.types import DType, Layout, LayoutKind, TensorType
 from cnncompile.ops.spatial import AutoPad, resolve_window
 
 
@@ -120,3 +120,27 @@ def why_not(algorithm: ConvAlgorithm, spec: ConvSpec) -> str | None:
 
 def applicable(spec: ConvSpec) -> list[ConvAlgorithm]:
     return [a for a in ConvAlgorithm if why_not(a, spec) is None]
+
+
+# The algorithms whose kernels read and write blocked or channels-last feature maps; the
+# others transform their operands into matrices or tiles of their own and work from NCHW.
+_ANY_LAYOUT = frozenset({ConvAlgorithm.DIRECT, ConvAlgorithm.DEPTHWISE, ConvAlgorithm.GEMM_1X1})
+
+
+def why_not_layout(algorithm: ConvAlgorithm, layout: Layout | None, x: TensorType, y_shape: tuple[int, ...]) -> str | None:
+    """None when `algorithm` can read X (in its layout) and write Y (of shape `y_shape`) in `layout`.
+
+    X comes either in the logical order or in the same kind of layout as Y (an NCHWc block
+    of its own: a conv may read NCHW8c and write NCHW16c).
+    """
+    if layout is None or layout.kind is LayoutKind.NCHW:
+        if x.layout is not None and x.layout.kind is not LayoutKind.NCHW:
+            return f"it writes NCHW but reads X in {x.layout}"
+        return None
+    if algorithm not in _ANY_LAYOUT:
+        return f"{algorithm.value} works in NCHW only, not {layout}"
+    if not layout.holds(y_shape):
+        return f"its output {list(y_shape)} cannot be stored as {layout}"
+    if x.layout is not None and x.layout.kind not in (LayoutKind.NCHW, layout.kind):
+        return f"it writes {layout} but reads X in {x.layout}"
+    return None

@@ -17,7 +17,7 @@ from dataclasses import dataclass, fields
 
 import numpy as np
 
-from cnncompile.algorithms.applicability import ConvAlgorithm, ConvSpec, applicable, why_not
+from cnncompile.algorithms.applicability import ConvAlgorithm, ConvSpec, applicable, why_not, why_not_layout
 from cnncompile.algorithms.reference import convolve
 from cnncompile.errors import ShapeError
 from cnncompile.ir.graph import Node, Value
@@ -120,10 +120,16 @@ def _fused_conv_shape(x: TensorType, w: TensorType, b: TensorType, z: TensorType
     y = Conv.shape_rule(x, w, b, **conv)
     if z is not None and (z.shape != y.shape or z.dtype != y.dtype):
         raise ShapeError(f"FusedConv: residual Z {z} must match the conv's output {y}")
-    reason = why_not(algorithm, ConvSpec.of(x, w, **conv))
+    spec = ConvSpec.of(x, w, **conv)
+    reason = why_not(algorithm, spec)
     if reason is not None:
         raise ShapeError(f"FusedConv: algorithm {algorithm.value} does not apply: {reason}; "
-                         f"choose one of {', '.join(a.value for a in applicable(ConvSpec.of(x, w, **conv)))}")
+                         f"choose one of {', '.join(a.value for a in applicable(spec))}")
+    reason = why_not_layout(algorithm, layout, x, y.shape)
+    if reason is not None:
+        raise ShapeError(f"FusedConv: layout {layout}: {reason}")
+    if z is not None and z.layout != layout:
+        raise ShapeError(f"FusedConv: residual Z is stored as {z.layout or 'NCHW'}, the output as {layout or 'NCHW'}")
     return TensorType(y.shape, y.dtype, layout)
 
 
