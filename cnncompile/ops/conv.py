@@ -8,10 +8,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from cnncompile.algorithms.reference import gemm_1x1, im2col_gemm
 from cnncompile.errors import ShapeError
 from cnncompile.ir.types import TensorType
 from cnncompile.ops.registry import declare
-from cnncompile.ops.spatial import AutoPad, Window, resolve_window, windows
+from cnncompile.ops.spatial import AutoPad, Window, resolve_window
 
 
 @dataclass(frozen=True)
@@ -58,26 +59,15 @@ def _conv_flops(inputs: Sequence[TensorType], outputs: Sequence[TensorType], att
 def Conv(x, w, b=None, **attrs):
     """Cross-correlation of X (N, C, *spatial) with W (M, C/group, *kernel), plus bias.
 
-    im2col by sliding windows laid out as (N, G, C/G*K, out), then one broadcast matmul
-    (G, M/G, C/G*K) @ (N, G, C/G*K, out) whose result is already (N, M, out): no output
-    transpose. A pointwise conv (1x1, stride 1, no padding) needs no im2col at all.
+    By im2col and one broadcast matmul, or, for a pointwise conv (1x1, stride 1, no
+    padding), by the matmul alone: see cnncompile.algorithms.reference.
     """
     window = _conv_window(x.shape, w.shape, attrs)
-    n, c = x.shape[:2]
-    m, g = w.shape[0], attrs["group"]
-    rank = len(window.kernel)
     pointwise = all(k == 1 for k in window.kernel) and all(s == 1 for s in window.strides) \
         and not any(window.pads_begin + window.pads_end)
-    if pointwise:
-        cols = x.reshape(n, g, c // g, -1)
-    else:
-        patches = windows(x, window).reshape(n, g, c // g, *window.out, *window.kernel)
-        kernel_axes = range(3 + rank, 3 + 2 * rank)
-        patches = patches.transpose(0, 1, 2, *kernel_axes, *range(3, 3 + rank))
-        cols = patches.reshape(n, g, -1, math.prod(window.out))
-    y = np.matmul(w.reshape(g, m // g, -1), cols).reshape(n, m, *window.out)
+    y = (gemm_1x1 if pointwise else im2col_gemm)(x, w, window, attrs["group"])
     if b is not None:
-        y += b.reshape(m, *(1,) * rank)
+        y += b.reshape(-1, *(1,) * len(window.kernel))
     return y
 
 
