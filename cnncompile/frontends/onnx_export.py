@@ -9,7 +9,9 @@ cnncompile's fused ops have no ONNX equivalent node, but every one stands for a 
 chain of standard ops (`cnncompile.ops.fused.expand`): a FusedConv exports as Conv, Add
 (its residual) and its activation, a ChannelAffine as Mul, Add and its activation. An
 optimized graph therefore exports as plain ONNX that onnxruntime runs and Netron draws,
-with the folds (BatchNorm, Pad, per-channel scales) already in the weights.
+with the folds (BatchNorm, Pad, per-channel scales) already in the weights. Layouts are
+how a backend stores values, not what they are: every value exports with its logical
+shape, a LayoutTransform as Identity, and a FusedConv without its algorithm, layout and tile.
 """
 
 from __future__ import annotations

@@ -145,3 +145,8 @@ class TensorType:
     @classmethod
     def of(cls, array: np.ndarray) -> TensorType:
         return cls(tuple(array.shape), DType.of(array.dtype))
+
+
+def storage(t: TensorType) -> Layout | None:
+    """The layout a value is stored in, None for the logical order (NCHW however spelled)."""
+    return None if t.layout is None or t.layout.kind is LayoutKind.NCHW else t.layout

@@ -17,6 +17,7 @@ import numpy as np
 
 from cnncompile.errors import CnnCompileError, VerifyError
 from cnncompile.ir.graph import Graph, Node
+from cnncompile.ir.types import storage
 
 
 def check_attr_types(attrs: Any) -> None:
@@ -73,12 +74,16 @@ def verify(graph: Graph) -> None:
 
     for value in graph.inputs:
         define(value, f"graph input '{value.name}'")
+        _check_logical(value, "graph input")
     for value, array in graph.constants.items():
         define(value, f"constant '{value.name}'")
         if tuple(array.shape) != value.type.shape or array.dtype != value.type.dtype.numpy:
             raise VerifyError(
                 f"constant '{value.name}': array is {array.dtype}{list(array.shape)} but its type says {value.type}"
             )
+        layout = storage(value.type)
+        if layout is not None and not layout.holds(value.type.shape):
+            raise VerifyError(f"constant '{value.name}': {value.type} cannot be stored as {layout}")
 
     producers = graph.producers()
     node_names: set[str] = set()
@@ -102,6 +107,14 @@ def verify(graph: Graph) -> None:
     for value in graph.outputs:
         if value not in defined:
             raise VerifyError(f"graph output '%{value.name}' is dangling: nothing defines it")
+        _check_logical(value, "graph output")
+
+
+def _check_logical(value, what: str) -> None:
+    """A graph's inputs and outputs are exchanged with the caller in the logical order."""
+    if storage(value.type) is not None:
+        raise VerifyError(f"{what} '%{value.name}' is stored as {value.type.layout}; a graph takes and returns "
+                          "logical (NCHW) tensors, so transform it back to NCHW")
 
 
 def _check_node(node: Node, where: str) -> None:
@@ -119,5 +132,5 @@ def _check_node(node: Node, where: str) -> None:
     if len(expected) != len(node.outputs):
         raise VerifyError(f"{where}: has {len(node.outputs)} outputs, its op's rule gives {len(expected)}")
     for value, want in zip(node.outputs, expected):
-        if value.type.shape != want.shape or value.type.dtype != want.dtype:
+        if value.type.shape != want.shape or value.type.dtype != want.dtype or storage(value.type) != storage(want):
             raise VerifyError(f"{where}: output '%{value.name}' is typed {value.type} but the shape rule gives {want}")

@@ -3,7 +3,9 @@
 Importing this package imports every op family, so `REGISTRY` is complete.
 """
 
-from cnncompile.ops import conv, elementwise, fused, linalg, norm, pool, reduce, resize, shape, tensor  # noqa: F401
+from cnncompile.ops import (  # noqa: F401
+    conv, elementwise, fused, layout, linalg, norm, pool, reduce, resize, shape, tensor,
+)
 from cnncompile.ops.registry import REGISTRY, NoAttrs, OpDef, declare, lookup
 
 __all__ = ["REGISTRY", "NoAttrs", "OpDef", "declare", "lookup"]

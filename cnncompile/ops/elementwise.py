@@ -16,7 +16,10 @@ import numpy as np
 
 from cnncompile.errors import ShapeError, UnsupportedError
 from cnncompile.ir.types import DType, TensorType
-from cnncompile.ops.registry import broadcast, declare, per_output, same_as_first
+from cnncompile.ops.registry import ANY_LAYOUT, OpLayouts, broadcast, declare, per_output, same_as_first
+
+# Element-wise work is the same in any layout; the TVM backend lowers these in NHWC and NCHWc too.
+LAYOUTS = OpLayouts(ANY_LAYOUT)
 
 # -- erfc, for the exact Gelu --------------------------------------------------------------
 
@@ -61,7 +64,7 @@ def _erfc_fraction(a: np.ndarray) -> np.ndarray:
 # -- activations ---------------------------------------------------------------------------
 
 
-@declare("Relu", shape=same_as_first, flops=per_output(1))
+@declare("Relu", shape=same_as_first, flops=per_output(1), layouts=LAYOUTS)
 def Relu(x):
     """max(x, 0)."""
     return np.maximum(x, 0).astype(x.dtype, copy=False)
@@ -72,7 +75,7 @@ class LeakyReluAttrs:
     alpha: float = 0.01
 
 
-@declare("LeakyRelu", LeakyReluAttrs, shape=same_as_first, flops=per_output(2))
+@declare("LeakyRelu", LeakyReluAttrs, shape=same_as_first, flops=per_output(2), layouts=LAYOUTS)
 def LeakyRelu(x, *, alpha):
     """x for x >= 0, alpha * x below."""
     return np.where(x >= 0, x, alpha * x).astype(x.dtype, copy=False)
@@ -125,14 +128,14 @@ def Selu(x, *, alpha, gamma):
     return (gamma * np.where(x > 0, x, alpha * _expm1_negative(x))).astype(x.dtype, copy=False)
 
 
-@declare("Sigmoid", shape=same_as_first, flops=per_output(3))
+@declare("Sigmoid", shape=same_as_first, flops=per_output(3), layouts=LAYOUTS)
 def Sigmoid(x):
     """1 / (1 + exp(-x))."""
     e = np.exp(-np.abs(x))  # never overflows; each branch divides by 1 + e in [1, 2]
     return np.where(x >= 0, 1 / (1 + e), e / (1 + e)).astype(x.dtype, copy=False)
 
 
-@declare("Tanh", shape=same_as_first, flops=per_output(1))
+@declare("Tanh", shape=same_as_first, flops=per_output(1), layouts=LAYOUTS)
 def Tanh(x):
     """tanh(x)."""
     return np.tanh(x)
@@ -144,13 +147,13 @@ class HardSigmoidAttrs:
     beta: float = 0.5
 
 
-@declare("HardSigmoid", HardSigmoidAttrs, shape=same_as_first, flops=per_output(4))
+@declare("HardSigmoid", HardSigmoidAttrs, shape=same_as_first, flops=per_output(4), layouts=LAYOUTS)
 def HardSigmoid(x, *, alpha, beta):
     """max(0, min(1, alpha * x + beta))."""
     return np.clip(alpha * x + beta, 0, 1).astype(x.dtype, copy=False)
 
 
-@declare("HardSwish", shape=same_as_first, flops=per_output(5))
+@declare("HardSwish", shape=same_as_first, flops=per_output(5), layouts=LAYOUTS)
 def HardSwish(x):
     """x * max(0, min(1, x / 6 + 1/2))."""
     return (x * np.clip(x / 6 + 0.5, 0, 1)).astype(x.dtype, copy=False)
@@ -166,7 +169,7 @@ class GeluAttrs:
     approximate: GeluApproximation = GeluApproximation.NONE
 
 
-@declare("Gelu", GeluAttrs, shape=same_as_first, flops=per_output(5))
+@declare("Gelu", GeluAttrs, shape=same_as_first, flops=per_output(5), layouts=LAYOUTS)
 def Gelu(x, *, approximate):
     """x * Phi(x), Phi the standard normal CDF, or its tanh approximation."""
     if approximate is GeluApproximation.TANH:
@@ -196,7 +199,7 @@ class ClipAttrs:
 
 
 @declare("Clip", ClipAttrs, inputs=("input",), outputs=("output",), shape=same_as_first,
-         flops=per_output(2), onnx_inputs_as_attrs={1: "min", 2: "max"})
+         flops=per_output(2), onnx_inputs_as_attrs={1: "min", 2: "max"}, layouts=LAYOUTS)
 def Clip(x, **bounds):
     """min(max(x, min), max); a missing bound does not clip, and min > max gives max."""
     y = x if bounds["min"] is None else np.maximum(x, bounds["min"])
@@ -207,25 +210,25 @@ def Clip(x, **bounds):
 # -- broadcasting arithmetic ---------------------------------------------------------------
 
 
-@declare("Add", inputs=("A", "B"), outputs=("C",), shape=broadcast, flops=per_output(1))
+@declare("Add", inputs=("A", "B"), outputs=("C",), shape=broadcast, flops=per_output(1), layouts=LAYOUTS)
 def Add(a, b):
     """A + B with multidirectional broadcasting."""
     return a + b
 
 
-@declare("Sub", inputs=("A", "B"), outputs=("C",), shape=broadcast, flops=per_output(1))
+@declare("Sub", inputs=("A", "B"), outputs=("C",), shape=broadcast, flops=per_output(1), layouts=LAYOUTS)
 def Sub(a, b):
     """A - B with multidirectional broadcasting."""
     return a - b
 
 
-@declare("Mul", inputs=("A", "B"), outputs=("C",), shape=broadcast, flops=per_output(1))
+@declare("Mul", inputs=("A", "B"), outputs=("C",), shape=broadcast, flops=per_output(1), layouts=LAYOUTS)
 def Mul(a, b):
     """A * B with multidirectional broadcasting."""
     return a * b
 
 
-@declare("Div", inputs=("A", "B"), outputs=("C",), shape=broadcast, flops=per_output(1))
+@declare("Div", inputs=("A", "B"), outputs=("C",), shape=broadcast, flops=per_output(1), layouts=LAYOUTS)
 def Div(a, b):
     """A / B with multidirectional broadcasting; integer quotients truncate toward zero."""
     if not np.issubdtype(a.dtype, np.integer):
@@ -239,7 +242,7 @@ def _sum_flops(inputs: Sequence[TensorType], outputs: Sequence[TensorType], attr
     return (len(inputs) - 1) * outputs[0].numel
 
 
-@declare("Sum", inputs=("data_0*",), outputs=("sum",), shape=broadcast, flops=_sum_flops)
+@declare("Sum", inputs=("data_0*",), outputs=("sum",), shape=broadcast, flops=_sum_flops, layouts=LAYOUTS)
 def Sum(*arrays):
     """Element-wise sum of all inputs, broadcast together."""
     return functools.reduce(np.add, arrays)

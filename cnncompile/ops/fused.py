@@ -24,10 +24,11 @@ from cnncompile.ir.graph import Node, Value
 from cnncompile.ir.types import Layout, TensorType
 from cnncompile.ops.conv import Conv, ConvAttrs
 from cnncompile.ops.elementwise import (
-    Add, Clip, ClipAttrs, Gelu, GeluAttrs, HardSigmoid, HardSigmoidAttrs, HardSwish, LeakyRelu, LeakyReluAttrs,
-    Mul, Relu, Sigmoid, Tanh,
+    Add, Clip, ClipAttrs, Gelu, GeluAttrs, HardSigmoid, HardSigmoidAttrs, HardSwish, Identity, LeakyRelu,
+    LeakyReluAttrs, Mul, Relu, Sigmoid, Tanh,
 )
-from cnncompile.ops.registry import NoAttrs, OpDef, declare
+from cnncompile.ops.layout import LayoutTransform
+from cnncompile.ops.registry import ANY_LAYOUT, NoAttrs, OpDef, OpLayouts, declare
 
 DOMAIN = "cnncompile"
 
@@ -141,8 +142,10 @@ def _fused_conv_flops(inputs: Sequence[TensorType], outputs: Sequence[TensorType
         + activation_flops(attrs.activation, attrs.activation_attrs, y)
 
 
+# X and the residual Z may come in a layout; the algorithm's `why_not_layout` and the shape
+# rule decide which, against `layout`, the layout Y is written in.
 @declare("FusedConv", FusedConvAttrs, inputs=("X", "W", "B", "Z?"), shape=_fused_conv_shape,
-         flops=_fused_conv_flops, domain=DOMAIN)
+         flops=_fused_conv_flops, domain=DOMAIN, layouts=OpLayouts(ANY_LAYOUT, ("X", "Z"), follow=False))
 def FusedConv(x, w, b, z=None, *, activation, activation_attrs, algorithm, layout, tile, **conv):
     """Conv with its epilogue: activation(Conv(X, W, B) + Z), Z the optional residual, computed by its algorithm."""
     y = convolve(algorithm, x, w, **conv) + b.reshape(-1, *(1,) * (x.ndim - 2))
@@ -174,7 +177,7 @@ def _channel_affine_flops(inputs: Sequence[TensorType], outputs: Sequence[Tensor
 
 
 @declare("ChannelAffine", EpilogueAttrs, inputs=("X", "scale", "shift"), shape=_channel_affine_shape,
-         flops=_channel_affine_flops, domain=DOMAIN)
+         flops=_channel_affine_flops, domain=DOMAIN, layouts=OpLayouts(ANY_LAYOUT, ("X",)))
 def ChannelAffine(x, scale, shift, *, activation, activation_attrs):
     """activation(X * scale + shift), scale and shift per channel: inference BatchNorm in its folded form."""
     return apply_activation(x * scale + shift, activation, activation_attrs)
@@ -184,13 +187,17 @@ def ChannelAffine(x, scale, shift, *, activation, activation_attrs):
 
 
 def expand(node: Node, fresh: Callable[[str], str]) -> list[Node]:
-    """The standard-op nodes a fused node stands for, the last one producing the node's own output.
+    """The standard-op nodes a cnncompile node stands for, the last one producing the node's own output.
 
     FusedConv becomes Conv, Add (the residual) and the activation; ChannelAffine becomes
-    Mul, Add and the activation; SiLU becomes Sigmoid and Mul. The first node keeps the
+    Mul, Add and the activation; SiLU becomes Sigmoid and Mul. A LayoutTransform, the
+    identity on logical values, becomes Identity. What says how to compute (algorithm,
+    layout, tile) is no ONNX attribute and is left behind. The first node keeps the
     fused node's name; `fresh` names the others and the intermediate values.
     """
     (out,) = node.outputs
+    if node.op is LayoutTransform:
+        return [Node(Identity, list(node.inputs), [out], NoAttrs(), node.name)]
     nodes: list[Node] = []
 
     def emit(op: OpDef, inputs: list[Value], attrs: object) -> Value:

@@ -10,9 +10,11 @@ import numpy as np
 
 from cnncompile.errors import ShapeError
 from cnncompile.ir.types import DType, TensorType
-from cnncompile.ops.registry import declare, per_input
+from cnncompile.ops.registry import ANY_LAYOUT, OpLayouts, declare, per_input
 from cnncompile.ops.spatial import AutoPad, Window, reduce_windows, resolve_window
 
+# A window (or global) reduction per channel reads the same in any layout of a 2-D feature map.
+LAYOUTS = OpLayouts(ANY_LAYOUT)
 MAX_POOL_DTYPES = (DType.FLOAT16, DType.FLOAT32, DType.FLOAT64, DType.INT8, DType.UINT8)
 FLOAT_DTYPES = (DType.FLOAT16, DType.FLOAT32, DType.FLOAT64)
 
@@ -70,7 +72,8 @@ def _window_flops(inputs: Sequence[TensorType], outputs: Sequence[TensorType], a
     return outputs[0].numel * math.prod(attrs.kernel_shape)
 
 
-@declare("MaxPool", MaxPoolAttrs, shape=_pool_shape("MaxPool", MAX_POOL_DTYPES), flops=_window_flops)
+@declare("MaxPool", MaxPoolAttrs, shape=_pool_shape("MaxPool", MAX_POOL_DTYPES), flops=_window_flops,
+         layouts=LAYOUTS)
 def MaxPool(x, **attrs):
     """Maximum of X over each (dilated, strided) window; padding never wins."""
     window = _pool_window("MaxPool", x.shape, attrs)
@@ -78,7 +81,8 @@ def MaxPool(x, **attrs):
     return reduce_windows(x, window, np.maximum, fill=lowest)
 
 
-@declare("AveragePool", AveragePoolAttrs, shape=_pool_shape("AveragePool", FLOAT_DTYPES), flops=_window_flops)
+@declare("AveragePool", AveragePoolAttrs, shape=_pool_shape("AveragePool", FLOAT_DTYPES), flops=_window_flops,
+         layouts=LAYOUTS)
 def AveragePool(x, **attrs):
     """Mean of X over each (dilated, strided) window; count_include_pad decides whether padding counts.
 
@@ -107,13 +111,13 @@ def _global_shape(op: str):
     return rule
 
 
-@declare("GlobalAveragePool", shape=_global_shape("GlobalAveragePool"), flops=per_input(1))
+@declare("GlobalAveragePool", shape=_global_shape("GlobalAveragePool"), flops=per_input(1), layouts=LAYOUTS)
 def GlobalAveragePool(x):
     """Mean of X over all spatial dimensions, kept as size-1 dimensions."""
     return x.mean(axis=tuple(range(2, x.ndim)), keepdims=True).astype(x.dtype, copy=False)
 
 
-@declare("GlobalMaxPool", shape=_global_shape("GlobalMaxPool"), flops=per_input(1))
+@declare("GlobalMaxPool", shape=_global_shape("GlobalMaxPool"), flops=per_input(1), layouts=LAYOUTS)
 def GlobalMaxPool(x):
     """Maximum of X over all spatial dimensions, kept as size-1 dimensions."""
     return x.max(axis=tuple(range(2, x.ndim)), keepdims=True)

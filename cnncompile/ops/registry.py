@@ -10,6 +10,10 @@ after which the module-level name `Relu` is the `OpDef` every layer keys on: the
 nodes point at it, the frontends find it by ONNX name, the TVM backend keeps its lowering
 in a table keyed by it. Kernels and shape rules receive the attributes as keyword
 arguments, as onnx.reference does, so each transcribes the op's definition directly.
+
+Which storage layouts an op reads is declared with it too (`layouts=OpLayouts(...)`), and
+`OpDef.infer` checks it for every op in one place: an op that did not declare a layout
+never sees one, operands that must agree do, and a layout always holds its tensor.
 """
 
 from __future__ import annotations
@@ -22,7 +26,7 @@ from typing import Any
 import numpy as np
 
 from cnncompile.errors import AttrError, ShapeError
-from cnncompile.ir.types import TensorType
+from cnncompile.ir.types import Layout, LayoutKind, TensorType, storage
 from cnncompile.ir.verifier import check_attr_types
 
 
@@ -37,6 +41,33 @@ CostRule = Callable[[Sequence[TensorType], Sequence[TensorType], Any], int]
 
 def attr_dict(attrs: Any) -> dict[str, Any]:
     return {f.name: getattr(attrs, f.name) for f in fields(attrs)}
+
+
+@dataclass(frozen=True)
+class OpLayouts:
+    """The storage layouts an op reads besides the logical NCHW, declared once with the op.
+
+    `kinds`: the layout kinds its feature-map operands may carry (empty: NCHW only, the
+    default for every op that declares nothing). `operands`: which operands, by name, may
+    carry them (None: every one); the others (weights, per-channel scales) stay logical.
+    `follow`: those operands share one layout and the outputs are stored in it, as for
+    element-wise ops, pools and Concat; an op that chooses its output's layout by
+    attribute (FusedConv, LayoutTransform) checks its operands in its own rule instead.
+    """
+
+    kinds: frozenset[LayoutKind] = frozenset()
+    operands: tuple[str, ...] | None = None
+    follow: bool = True
+
+    def __bool__(self) -> bool:
+        return bool(self.kinds)
+
+    def __contains__(self, kind: LayoutKind) -> bool:
+        return kind in self.kinds
+
+
+NCHW_ONLY = OpLayouts()
+ANY_LAYOUT = frozenset({LayoutKind.NHWC, LayoutKind.NCHWC})
 
 
 @dataclass(frozen=True, eq=False)
@@ -64,6 +95,7 @@ class OpDef:
     onnx_aliases: Mapping[str, str] = field(default_factory=dict)
     value_independent: bool = False
     domain: str = ""
+    layouts: OpLayouts = NCHW_ONLY
     doc: str = ""
 
     def __repr__(self) -> str:
@@ -101,13 +133,52 @@ class OpDef:
 
     def infer(self, inputs: Sequence[TensorType], attrs: Any) -> list[TensorType]:
         self.check_arity(len(inputs))
+        layout = self.check_layouts(inputs)
         try:
             result = self.shape_rule(*inputs, **attr_dict(attrs))
         except ShapeError as err:
             if str(err).startswith(self.name):
                 raise
             raise ShapeError(f"{self.name}: {err}") from None
-        return [result] if isinstance(result, TensorType) else list(result)
+        outputs = [result] if isinstance(result, TensorType) else list(result)
+        if self.layouts.follow:
+            outputs = [TensorType(t.shape, t.dtype, layout) for t in outputs]
+        return outputs
+
+    def operand_name(self, position: int) -> str:
+        """The declared name of the input at `position` (a variadic one repeats its name)."""
+        name = self.inputs[min(position, len(self.inputs) - 1)]
+        return name.rstrip("?*")
+
+    def check_layouts(self, inputs: Sequence[TensorType]) -> Layout | None:
+        """Check the operands' layouts against the declaration; return the one the outputs follow.
+
+        Every layout must hold its tensor (NCHWc: channels a multiple of the block); only the
+        declared kinds, on the declared operands, may differ from NCHW; and the operands of a
+        `follow` op share one layout, which is the outputs' (None when they are logical).
+        """
+        for position, t in enumerate(inputs):
+            layout = storage(t)
+            if layout is None:
+                continue
+            name = self.operand_name(position)
+            if not layout.holds(t.shape):
+                raise ShapeError(f"{self.name}: operand {name} {list(t.shape)} cannot be stored as {layout}")
+            if layout.kind not in self.layouts:
+                raise ShapeError(f"{self.name} reads {name} in NCHW only, but it is stored as {layout}; "
+                                 "insert a LayoutTransform to NCHW before it")
+            if self.layouts.operands is not None and name not in self.layouts.operands:
+                raise ShapeError(f"{self.name}: operand {name} must stay logical (NCHW), but it is stored as {layout}")
+        if not self.layouts.follow:
+            return None
+        named = [(self.operand_name(p), t) for p, t in enumerate(inputs)]
+        carriers = [(name, t) for name, t in named if self.layouts.operands is None or name in self.layouts.operands]
+        layouts = {storage(t) for _, t in carriers}
+        if len(layouts) > 1:
+            stored = ", ".join(f"{name} as {storage(t) or 'NCHW'}" for name, t in carriers)
+            raise ShapeError(f"{self.name}: operands are stored in different layouts ({stored}); "
+                             "they must share one")
+        return layouts.pop() if layouts else None
 
     def run(self, arrays: Sequence[np.ndarray], attrs: Any) -> list[np.ndarray]:
         result = self.kernel(*arrays, **attr_dict(attrs))
@@ -137,6 +208,7 @@ def declare(
     onnx_aliases: Mapping[str, str] | None = None,
     value_independent: bool = False,
     domain: str = "",
+    layouts: OpLayouts = NCHW_ONLY,
 ) -> Callable[[Callable[..., Any]], OpDef]:
     """Declare an op around its reference kernel and register it under its ONNX name."""
 
@@ -155,6 +227,7 @@ def declare(
             onnx_aliases=MappingProxyType(dict(onnx_aliases or {})),
             value_independent=value_independent,
             domain=domain,
+            layouts=layouts,
             doc=(kernel.__doc__ or "").strip().split("\n")[0],
         )
         _REGISTRY[name] = op
@@ -175,10 +248,18 @@ def same_as_first(x: TensorType, *_: TensorType, **__: Any) -> TensorType:
 
 
 def broadcast(*inputs: TensorType, **__: Any) -> TensorType:
-    """NumPy/ONNX multidirectional broadcasting; all operands share one dtype."""
+    """NumPy/ONNX multidirectional broadcasting; all operands share one dtype.
+
+    Stored in a layout other than NCHW, operands do not broadcast: they must be the same
+    logical shape, so that their elements line up in memory too.
+    """
     dtypes = {t.dtype for t in inputs}
     if len(dtypes) > 1:
         raise ShapeError(f"operands have different dtypes: {', '.join(sorted(d.value for d in dtypes))}")
+    if storage(inputs[0]) is not None and len({t.shape for t in inputs}) > 1:
+        raise ShapeError(f"operands stored as {inputs[0].layout} do not broadcast, and shapes "
+                         + ", ".join(str(list(t.shape)) for t in inputs) + " differ; "
+                         "keep such operands in NCHW")
     try:
         shape = np.broadcast_shapes(*(t.shape for t in inputs))
     except ValueError:

@@ -14,8 +14,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from cnncompile.errors import ShapeError
-from cnncompile.ir.types import TensorType
-from cnncompile.ops.registry import declare, normalize_axis
+from cnncompile.ir.types import TensorType, storage
+from cnncompile.ops.registry import ANY_LAYOUT, OpLayouts, declare, normalize_axis
 
 
 def no_arithmetic(inputs: Sequence[TensorType], outputs: Sequence[TensorType], attrs: object) -> int:
@@ -50,13 +50,19 @@ def _concat_shape(*inputs: TensorType, axis: int) -> TensorType:
     for t in inputs:
         if t.rank != first.rank or any(a != b for i, (a, b) in enumerate(zip(t.shape, first.shape)) if i != axis):
             raise ShapeError(f"Concat along axis {axis}: shapes {shapes} must agree on every other axis")
+    layout = storage(first)
+    if layout is not None and axis != 1:
+        raise ShapeError(f"Concat along axis {axis} of operands stored as {layout}: only the channel axis 1 "
+                         "joins blocked or channels-last tensors; keep the operands in NCHW")
     out = list(first.shape)
     out[axis] = sum(t.shape[axis] for t in inputs)
     return first.with_shape(tuple(out))
 
 
+# Along channels, in NHWC or NCHWc (each operand's channels a multiple of the block, which
+# the layout's `holds` ensures), a concat still copies whole rows or blocks.
 @declare("Concat", ConcatAttrs, inputs=("inputs*",), outputs=("concat_result",),
-         shape=_concat_shape, flops=no_arithmetic)
+         shape=_concat_shape, flops=no_arithmetic, layouts=OpLayouts(ANY_LAYOUT))
 def Concat(*inputs, axis):
     """Join the inputs end to end along `axis`."""
     return np.concatenate(inputs, axis=axis)
