@@ -8,6 +8,7 @@ import shutil
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import onnx
@@ -42,18 +43,20 @@ class CompiledModel:
 
     `graph` (the optimized IR; the graph as imported for TVM's default path) and `kernels`
     (each node's PrimFunc; none on TVM's default path) are known only for a model compiled
-    in this process; validation uses them to re-run layer by layer.
+    in this process; validation uses them to re-run layer by layer. So are `choices`: how
+    and why each conv's algorithm, layout and tile were chosen (`compile --explain`).
     """
 
     def __init__(self, library: tvm.runtime.Module, target: TargetSpec, signature: Signature,
                  provenance: Provenance, graph: Graph | None = None, kernels: list[NodeKernel] | None = None,
-                 origin: Path | None = None):
+                 origin: Path | None = None, choices: Sequence[Any] = ()):
         self.library = library
         self.target = target
         self.signature = signature
         self.provenance = provenance
         self.graph = graph
         self.kernels = kernels
+        self.choices = list(choices)  # each conv's cnncompile.selection Choice, for --explain
         self._origin = origin
         self._runner: VMRunner | None = None
 
@@ -89,9 +92,10 @@ class CompiledModel:
         device = self.runner.device
         typed = [np.ascontiguousarray(a, dtype=v.type.dtype.numpy) for a, v in zip(arrays, node.inputs)]
         args = [tvm.runtime.tensor(a, device) for a in kernel.arguments(typed)]
-        outputs = [tvm.runtime.empty(v.type.shape, v.type.dtype.value, device) for v in node.outputs]
+        outputs = [tvm.runtime.empty(shape, v.type.dtype.value, device)
+                   for shape, v in zip(kernel.output_shapes, node.outputs)]
         self.library.mod.get_function(kernel.symbol, query_imports=True)(*args, *outputs)
-        return [o.numpy() for o in outputs]
+        return kernel.logical_outputs([o.numpy() for o in outputs])
 
     def benchmark(self, inputs: Mapping[str, np.ndarray] | None = None, warmup: int = 3,
                   repeat: int = 20) -> Benchmark:

@@ -4,6 +4,10 @@ A lowering turns one node into TE tensors (`Kernel`); the kernel's `kind` picks 
 schedule template that the target applies to its PrimFunc. Names of the TE stages are
 part of the contract: a CONV kernel's reduction stage is named `CONV_STAGE`, a GEMM's
 `GEMM_STAGE`, a POOL's `POOL_STAGE`, so schedules find their anchor without guessing.
+The convolution algorithms (lowering/conv_algorithms.py) add their own stages: the
+materialized `IM2COL_STAGE`, Winograd's input and output transforms (two passes each:
+`<stage>_rows`, then the stage itself), the FFT's one-axis DFTs (`DFT_STAGE` and
+`IDFT_STAGE` numbered in order) around the `SPECTRUM_STAGE` product.
 """
 
 from __future__ import annotations
@@ -24,6 +28,12 @@ Repack = Callable[[np.ndarray], np.ndarray]
 CONV_STAGE = "conv"
 GEMM_STAGE = "gemm"
 POOL_STAGE = "pool"
+IM2COL_STAGE = "im2col"
+WINOGRAD_INPUT_STAGE = "winograd_input"
+WINOGRAD_OUTPUT_STAGE = "winograd_output"
+DFT_STAGE = "dft"
+IDFT_STAGE = "idft"
+SPECTRUM_STAGE = "spectrum"
 
 
 class KernelKind(enum.Enum):
@@ -31,8 +41,12 @@ class KernelKind(enum.Enum):
 
     CONV = "conv"            # a direct convolution: one reduction over (channels, window) + optional epilogue
     CONV_BLOCKED = "conv_blocked"  # CONV with weights packed in blocks of output channels (CPU)
+    CONV_LAYOUT = "conv_layout"    # CONV whose output is stored NCHWc or NHWC: output channels innermost
     GEMM = "gemm"            # a (batched) matrix product
     GEMM_BLOCKED = "gemm_blocked"  # GEMM with B packed in blocks of output columns (CPU)
+    CONV_GEMM = "conv_gemm"  # a conv as one GEMM per group over (output channels x pixels), im2col or 1x1
+    WINOGRAD = "winograd"    # Winograd F(m, 3): input transform, a GEMM per transform point, output transform
+    FFT = "fft"              # DFTs per axis, a complex product with the kernel's spectrum, inverse DFTs
     POOL = "pool"            # a reduction over a small spatial window
     REDUCE = "reduce"        # reductions along axes (softmax, means, normalizations)
     INJECTIVE = "injective"  # every output element from a few input elements: elementwise, data movement
@@ -101,4 +115,6 @@ def shape_of(tensor: te.Tensor) -> tuple[int, ...]:
 
 
 def placeholders(types: Sequence[TensorType]) -> tuple[te.Tensor, ...]:
-    return tuple(te.placeholder(t.shape, t.dtype.value, name=f"in{i}") for i, t in enumerate(types))
+    """One per operand, in the shape the value is stored in (its layout's physical shape)."""
+    return tuple(te.placeholder(t.layout.physical_shape(t.shape) if t.layout else t.shape, t.dtype.value,
+                                name=f"in{i}") for i, t in enumerate(types))

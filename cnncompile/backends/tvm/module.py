@@ -3,6 +3,10 @@
 Nodes that would produce the same kernel (same op, attributes and operand types, as the
 repeated blocks of a ResNet do) share one PrimFunc, so LLVM compiles each distinct layer
 once. Constants become Relax constants, embedded in the compiled artifact.
+
+Every value is stored in its type's layout: kernels take and return physical shapes, and
+a constant whose type carries a layout (its array is logical, as every array in the IR)
+is converted at build time. Graph inputs and outputs are logical.
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ from tvm import relax, te, tirx
 
 from cnncompile.backends.tvm.kernel import Kernel, Repack
 from cnncompile.backends.tvm.lowering import check_lowerable, lower_node
+from cnncompile.backends.tvm.lowering.layouts import physical_shape
 from cnncompile.backends.tvm.schedule import schedule
 from cnncompile.backends.tvm.target import TargetSpec
 from cnncompile.errors import CnnCompileError
@@ -27,18 +32,32 @@ from cnncompile.ir.types import TensorType
 
 @dataclass(frozen=True)
 class NodeKernel:
-    """Where one node's code lives in the built module: its PrimFunc's symbol, bound tables, and
-    the inputs it takes repacked (by input index), to call it alone."""
+    """Where one node's code lives in the built module: its PrimFunc's symbol, bound tables, the
+    node's operand and result types (whose layouts say how the kernel stores them), and the
+    inputs it takes repacked (by input index), to call it alone on logical arrays."""
 
     node: str
     symbol: str
     tables: tuple[np.ndarray, ...]
+    inputs: tuple[TensorType, ...]
+    outputs: tuple[TensorType, ...]
     repacks: tuple[tuple[int, Repack], ...] = ()
 
     def arguments(self, inputs: list[np.ndarray]) -> list[np.ndarray]:
-        """The kernel's array arguments (before its outputs) for the node's input arrays."""
+        """The kernel's array arguments (before its outputs) for the node's logical input arrays: each
+        repacked as the kernel asked, or stored in its value's layout."""
         repacks = dict(self.repacks)
-        return [repacks[i](a) if i in repacks else a for i, a in enumerate(inputs)] + list(self.tables)
+        return [repacks[i](a) if i in repacks else _stored(t, a)
+                for i, (a, t) in enumerate(zip(inputs, self.inputs))] + list(self.tables)
+
+    @property
+    def output_shapes(self) -> list[tuple[int, ...]]:
+        """The shapes the kernel writes its outputs in (their layouts' physical shapes)."""
+        return [physical_shape(t) for t in self.outputs]
+
+    def logical_outputs(self, arrays: list[np.ndarray]) -> list[np.ndarray]:
+        """The kernel's output arrays back in the logical order."""
+        return [t.layout.to_logical(a) if t.layout else a for a, t in zip(arrays, self.outputs)]
 
 
 @dataclass
@@ -65,8 +84,13 @@ def _kernel_key(node: Node, constant: tuple[bool, ...]) -> tuple:
             tuple(v.type for v in node.outputs), constant)
 
 
+def _stored(t: TensorType, array: np.ndarray) -> np.ndarray:
+    """A logical array in `t`'s layout."""
+    return t.layout.to_physical(array) if t.layout else array
+
+
 def _relax_type(t: TensorType) -> relax.TensorType:
-    return relax.TensorType(t.shape, t.dtype.value)
+    return relax.TensorType(physical_shape(t), t.dtype.value)
 
 
 @dataclass(frozen=True)
@@ -77,11 +101,14 @@ class _Built:
     repacks: tuple[tuple[int, Repack], ...]
 
 
-def _build_primfunc(node: Node, constant: tuple[bool, ...], target: TargetSpec,
-                    symbol: str) -> tuple[tirx.PrimFunc, Kernel]:
+def build_primfunc(node: Node, constant: tuple[bool, ...], target: TargetSpec,
+                   symbol: str) -> tuple[tirx.PrimFunc, Kernel]:
     """The node's scheduled PrimFunc (parameters: inputs, tables, outputs) and the kernel it came from."""
     lanes = None if target.is_gpu else target.vector_lanes
-    params, kernel = lower_node(node, constant, lanes)
+    try:
+        params, kernel = lower_node(node, constant, lanes)
+    except CnnCompileError as err:
+        raise type(err)(f"lowering node '{node.name}' ({node.op.name}) failed: {err}") from err
     func = te.create_prim_func([*params, *(t for t, _ in kernel.tables), *kernel.outputs])
     try:
         func = schedule(func, kernel.kind, target, kernel.tile)
@@ -107,7 +134,8 @@ def lower_graph(graph: Graph, target: TargetSpec, progress: Callable[[int, int],
                 if key not in functions:
                     functions[key] = _add_kernel(bb, node, constant, target, f"{node.op.name.lower()}_{len(functions)}")
                 built = functions[key]
-                kernels.append(NodeKernel(node.name, built.symbol, built.tables, built.repacks))
+                kernels.append(NodeKernel(node.name, built.symbol, built.tables, tuple(v.type for v in node.inputs),
+                                          tuple(v.type for v in node.outputs), built.repacks))
                 _emit_call(bb, graph, env, node, built)
                 if progress is not None:
                     progress(index + 1, len(graph.nodes))
@@ -118,7 +146,7 @@ def lower_graph(graph: Graph, target: TargetSpec, progress: Callable[[int, int],
 
 def _add_kernel(bb: relax.BlockBuilder, node: Node, constant: tuple[bool, ...], target: TargetSpec,
                 symbol: str) -> _Built:
-    func, kernel = _build_primfunc(node, constant, target, symbol)
+    func, kernel = build_primfunc(node, constant, target, symbol)
     repacks = tuple((i, transform) for i, (_, transform) in kernel.repacked.items())
     return _Built(bb.add_func(func, symbol), symbol, tuple(a for _, a in kernel.tables), repacks)
 
@@ -140,7 +168,7 @@ def _emit_call(bb: relax.BlockBuilder, graph: Graph, env: dict[Value, relax.Expr
 
 def _operand(graph: Graph, env: dict[Value, relax.Expr], value: Value) -> relax.Expr:
     if value not in env:
-        env[value] = _const(graph.constants[value])
+        env[value] = _const(_stored(value.type, graph.constants[value]))
     return env[value]
 
 

@@ -45,15 +45,28 @@ def _divisors(n: int, limit: int) -> list[int]:
     return [d for d in range(1, min(n, limit) + 1) if n % d == 0]
 
 
-def conv_tile(channels: int, out_rows: int, out_cols: int, lanes: int) -> ConvTile | None:
-    """The tile for `channels` output channels (per group) over an out_rows x out_cols image; None if
-    the channels do not fill whole vectors."""
-    candidates = [
+def conv_tiles(channels: int, out_rows: int, out_cols: int, lanes: int) -> list[ConvTile]:
+    """Every tile that fits the registers for `channels` output channels (per group) over an
+    out_rows x out_cols image, best first (the order `conv_tile` ranks by); empty if the
+    channels do not fill whole vectors. Tuning measures the first few."""
+    tiles = [
         ConvTile(v, r, c)
         for v in (1, 2, 3, 4) if channels % (v * lanes) == 0
         for r in _divisors(out_rows, registers(lanes)) for c in _divisors(out_cols, registers(lanes))
         if v * r * c + v + SPARE_REGISTERS <= registers(lanes)
     ]
-    if not candidates:
-        return None
-    return min(candidates, key=lambda t: (t.accumulators < MIN_ACCUMULATORS, t.loads_per_fma, -t.accumulators))
+    return sorted(tiles, key=lambda t: (t.accumulators < MIN_ACCUMULATORS, t.loads_per_fma, -t.accumulators))
+
+
+def conv_tile(channels: int, out_rows: int, out_cols: int, lanes: int) -> ConvTile | None:
+    """The tile for `channels` output channels (per group) over an out_rows x out_cols image; None if
+    the channels do not fill whole vectors."""
+    tiles = conv_tiles(channels, out_rows, out_cols, lanes)
+    return tiles[0] if tiles else None
+
+
+def vector_width(channels: int, lanes: int) -> int:
+    """Output channels per vector of a conv vectorized over a channel loop of `channels` iterations
+    (an NCHWc block, or all of NHWC's channels): a whole register when they fill one, else the
+    largest divisor that fits, so that tiles of whole vectors cover the loop exactly."""
+    return max(d for d in range(1, min(channels, lanes) + 1) if channels % d == 0)

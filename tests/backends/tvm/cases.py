@@ -98,6 +98,7 @@ CASES: list[Case] = [
     case("Cast", integers(3, 4, low=-5, high=5), to=DType.FLOAT32, id="Cast-int-to-float"),
     case("Cast", X, to=DType.BOOL, id="Cast-to-bool"),
     case("Dropout", X),
+    case("LayoutTransform", X, id="LayoutTransform-logical"),  # every layout: tests/backends/tvm/test_layouts.py
     case("ChannelAffine", X, normal(3, 1, 1), normal(3, 1, 1), constant=(1, 2),
          activation=Activation.RELU, activation_attrs=NoAttrs()),
     case("ChannelAffine", X, normal(3, 1, 1), normal(3, 1, 1), constant=(1, 2),

@@ -14,14 +14,14 @@ from types import MappingProxyType
 from tvm import te
 
 from cnncompile.backends.tvm.kernel import Call, Kernel, Lowering, placeholders
-from cnncompile.backends.tvm.lowering import conv, elementwise, linalg, norm, pool, reduce, resize, tensor
+from cnncompile.backends.tvm.lowering import conv, elementwise, layouts, linalg, norm, pool, reduce, resize, tensor
 from cnncompile.errors import UnsupportedError
 from cnncompile.ir.graph import Graph, Node
 from cnncompile.ops.registry import OpDef
 
 LOWERINGS: Mapping[OpDef, Lowering] = MappingProxyType({
     **elementwise.LOWERINGS, **tensor.LOWERINGS, **conv.LOWERINGS, **pool.LOWERINGS,
-    **reduce.LOWERINGS, **norm.LOWERINGS, **linalg.LOWERINGS, **resize.LOWERINGS,
+    **reduce.LOWERINGS, **norm.LOWERINGS, **linalg.LOWERINGS, **resize.LOWERINGS, **layouts.LOWERINGS,
 })
 
 

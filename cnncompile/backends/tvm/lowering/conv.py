@@ -29,10 +29,15 @@ from functools import partial
 import numpy as np
 from tvm import te, tirx
 
+from cnncompile.algorithms.applicability import ConvAlgorithm
 from cnncompile.backends.tvm.kernel import CONV_STAGE, Call, Kernel, KernelKind, Lowering, shape_of
-from cnncompile.backends.tvm.lowering.activations import activation
-from cnncompile.backends.tvm.lowering.common import broadcast_read, const, zero_padded
+from cnncompile.backends.tvm.lowering import conv_layouts
+from cnncompile.backends.tvm.lowering.common import const, zero_padded
+from cnncompile.backends.tvm.lowering.conv_algorithms import ConvProblem, checked_tile, lower_algorithm
+from cnncompile.backends.tvm.lowering.epilogue import Epilogue
 from cnncompile.backends.tvm.tiling import ConvTile, conv_tile
+from cnncompile.errors import AttrError
+from cnncompile.ir.types import storage
 from cnncompile.ops.conv import Conv, ConvTranspose, _transpose_window
 from cnncompile.ops.fused import Activation, FusedConv
 from cnncompile.ops.registry import OpDef, attr_dict
@@ -61,27 +66,22 @@ def direct_conv(source: te.Tensor, weight: WeightRead, out_shape: Sequence[int],
 def _with_epilogue(conv: te.Tensor, bias: te.Tensor | None, residual: te.Tensor | None, kind: Activation,
                    activation_attrs: object) -> te.Tensor:
     """activation(conv + bias[o] + residual) as one stage; the conv itself when there is nothing to add."""
-    if bias is None and residual is None and kind is Activation.NONE:
-        return conv
-
-    def finish(n, o, *p):
-        y = conv[(n, o, *p)]
-        if bias is not None:
-            y = y + bias[o]
-        if residual is not None:
-            y = y + broadcast_read(residual, (n, o, *p))
-        return activation(y, kind, activation_attrs)
-
-    return te.compute(shape_of(conv), finish, name="epilogue")
+    return Epilogue(bias, residual, kind, activation_attrs).apply(conv)
 
 
 def _forward(call: Call, kind: Activation = Activation.NONE, activation_attrs: object = None) -> Kernel:
+    if storage(call.out_types[0]) is not None:
+        return conv_layouts.lower(call, kind, activation_attrs)
     x, w, *rest = call.inputs
     bias = rest[0] if rest else None
     residual = rest[1] if len(rest) > 1 else None
     attrs = call.attrs
     window = resolve_window("Conv", shape_of(x)[2:], shape_of(w)[2:], attrs.strides, attrs.dilations,
                             attrs.pads, attrs.auto_pad)
+    algorithm = getattr(attrs, "algorithm", ConvAlgorithm.DIRECT)
+    if algorithm is not ConvAlgorithm.DIRECT:
+        epilogue = Epilogue(bias, residual, kind, activation_attrs)
+        return lower_algorithm(algorithm, ConvProblem(call, x, w, window, epilogue))
     padded = zero_padded(x, window.pads_begin, window.pads_end, const(0, x.dtype))
     out_shape = call.out_types[0].shape
     group_in = shape_of(w)[1]
@@ -103,16 +103,21 @@ def _read_weight(w: te.Tensor, o: tirx.Expr, rc: tirx.Expr, rk: Sequence[tirx.Ex
 
 
 def _blocked_tile(call: Call, group_in: int, group_out: int) -> ConvTile | None:
-    """The CPU register tile when the weights are constant and each group's output channels fill vectors.
+    """The CPU register tile when the weights are constant and each group's output channels fill vectors:
+    attrs.tile when tuning chose one (checked against the conv), else conv_tile's.
 
     Depthwise convs (one input channel per group) are left to the plain schedule: their
     output channels read different input channels, so a channel vector would need a gather.
     """
-    if call.lanes is None or not call.constant[1] or group_in == 1:
-        return None
     spatial = call.out_types[0].shape[2:]
     rows = spatial[-2] if len(spatial) > 1 else 1
-    return conv_tile(group_out, rows, spatial[-1], call.lanes)
+    blocked = call.lanes is not None and call.constant[1] and group_in > 1
+    if getattr(call.attrs, "tile", ()):
+        if not blocked:
+            raise AttrError(f"tile {list(call.attrs.tile)}: this conv has no register-tiled kernel (it is blocked "
+                            "only on a CPU, with constant weights and more than one input channel per group)")
+        return checked_tile(call, group_out, rows, spatial[-1])
+    return conv_tile(group_out, rows, spatial[-1], call.lanes) if blocked else None
 
 
 def pack_output_blocks(weights: np.ndarray, block: int) -> np.ndarray:

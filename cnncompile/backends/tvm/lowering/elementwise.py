@@ -1,4 +1,10 @@
-"""Element-wise ops: activations, broadcasting arithmetic, casts, and ChannelAffine."""
+"""Element-wise ops: activations, broadcasting arithmetic, casts, and ChannelAffine.
+
+Activations, arithmetic and ChannelAffine also run on values stored in a layout: operands
+in one layout share one logical shape (the op's declaration says so), so their physical
+elements line up and the kernel works on the physical shape; ChannelAffine reads its
+logical per-channel scale and shift at each element's logical channel.
+"""
 
 from __future__ import annotations
 
@@ -10,6 +16,8 @@ from tvm import te, tirx
 from cnncompile.backends.tvm.kernel import Call, Kernel, KernelKind, Lowering
 from cnncompile.backends.tvm.lowering.activations import UNARY, Scalar, activation
 from cnncompile.backends.tvm.lowering.common import broadcast_read, const, dtype_of, elementwise
+from cnncompile.backends.tvm.lowering.layouts import logical_index, physical_shape
+from cnncompile.ir.types import storage
 from cnncompile.ops import elementwise as ew
 from cnncompile.ops.fused import ChannelAffine
 from cnncompile.ops.registry import OpDef
@@ -25,7 +33,7 @@ def _unary(scalar: Scalar) -> Lowering:
 
 def _binary(combine) -> Lowering:
     def build(call: Call) -> Kernel:
-        y = elementwise(call.out_types[0].shape, call.inputs, combine, "y")
+        y = elementwise(physical_shape(call.out_types[0]), call.inputs, combine, "y")
         return Kernel([y], KernelKind.INJECTIVE)
 
     return Lowering(build)
@@ -45,7 +53,7 @@ def _add_all(*values: tirx.Expr) -> tirx.Expr:
 
 
 def _sum(call: Call) -> Kernel:
-    return Kernel([elementwise(call.out_types[0].shape, call.inputs, _add_all, "y")], KernelKind.INJECTIVE)
+    return Kernel([elementwise(physical_shape(call.out_types[0]), call.inputs, _add_all, "y")], KernelKind.INJECTIVE)
 
 
 def _cast(call: Call) -> Kernel:
@@ -75,9 +83,11 @@ def _dropout(call: Call) -> Kernel:
 def _channel_affine(call: Call) -> Kernel:
     x, scale, shift = call.inputs
     attrs = call.attrs
+    layout = storage(call.in_types[0])
 
     def affine(*i):
-        return activation(x[i] * broadcast_read(scale, i) + broadcast_read(shift, i),
+        logical = logical_index(layout, i)
+        return activation(x[i] * broadcast_read(scale, logical) + broadcast_read(shift, logical),
                           attrs.activation, attrs.activation_attrs)
 
     return Kernel([te.compute(x.shape, affine, name="y")], KernelKind.INJECTIVE)

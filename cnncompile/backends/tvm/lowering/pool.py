@@ -4,6 +4,10 @@ A windowed pool is `pad` (the window's padding, plus the overhang ceil_mode allo
 one reduction named `pool` over the window offsets; AveragePool divides by a table of
 per-position counts computed in NumPy exactly as the reference counts them (whether
 padding counts is a property of the position, not of the data).
+
+Inputs stored in a layout (NHWC, NCHWc) are pooled in it: the window moves over the
+physical spatial axes and the channel axes are carried along, so the innermost (channel
+block) loop is the one the POOL schedule vectorizes.
 """
 
 from __future__ import annotations
@@ -15,7 +19,9 @@ import numpy as np
 from tvm import te
 
 from cnncompile.backends.tvm.kernel import POOL_STAGE, Call, Kernel, KernelKind, Lowering, shape_of
-from cnncompile.backends.tvm.lowering.common import const, lowest, zero_padded
+from cnncompile.backends.tvm.lowering.common import const, lowest
+from cnncompile.backends.tvm.lowering.layouts import pad_spatial, physical_shape, spatial_axes
+from cnncompile.ir.types import storage
 from cnncompile.ops import pool as pool_ops
 from cnncompile.ops.registry import OpDef
 from cnncompile.ops.spatial import Window, reduce_windows, resolve_window
@@ -23,7 +29,7 @@ from cnncompile.ops.spatial import Window, reduce_windows, resolve_window
 
 def _window(call: Call, op: str) -> Window:
     a = call.attrs
-    return resolve_window(op, shape_of(call.inputs[0])[2:], tuple(a.kernel_shape), a.strides, a.dilations,
+    return resolve_window(op, call.in_types[0].shape[2:], tuple(a.kernel_shape), a.strides, a.dilations,
                           a.pads, a.auto_pad, ceil_mode=bool(a.ceil_mode))
 
 
@@ -36,14 +42,19 @@ def _pad_end(spatial: tuple[int, ...], window: Window) -> list[int]:
 
 def _windowed(call: Call, window: Window, fill, reducer) -> te.Tensor:
     (x,) = call.inputs
-    padded = zero_padded(x, window.pads_begin, _pad_end(shape_of(x)[2:], window), fill)
+    layout = storage(call.in_types[0])
+    spatial = call.in_types[0].shape[2:]
+    axes = spatial_axes(layout, len(spatial) + 2)
+    padded = pad_spatial(x, layout, window.pads_begin, _pad_end(spatial, window), fill)
     rk = [te.reduce_axis((0, k), name=f"rk{i}") for i, k in enumerate(window.kernel)]
 
-    def compute(n, c, *p):
-        position = [pi * s + ki * d for pi, ki, s, d in zip(p, rk, window.strides, window.dilations)]
-        return reducer(padded[(n, c, *position)], axis=rk)
+    def compute(*index):
+        position = list(index)
+        for axis, ki, s, d in zip(axes, rk, window.strides, window.dilations):
+            position[axis] = index[axis] * s + ki * d
+        return reducer(padded[tuple(position)], axis=rk)
 
-    return te.compute(call.out_types[0].shape, compute, name=POOL_STAGE)
+    return te.compute(physical_shape(call.out_types[0]), compute, name=POOL_STAGE)
 
 
 def _max_pool(call: Call) -> Kernel:
@@ -65,24 +76,30 @@ def _divisors(spatial: tuple[int, ...], window: Window, count_include_pad: int) 
 def _average_pool(call: Call) -> Kernel:
     x = call.inputs[0]
     window = _window(call, "AveragePool")
+    spatial = call.in_types[0].shape[2:]
+    axes = spatial_axes(storage(call.in_types[0]), len(spatial) + 2)
     sums = _windowed(call, window, const(0, x.dtype), te.sum)
     kernel = Kernel([], KernelKind.POOL)
-    counts = kernel.table(_divisors(shape_of(x)[2:], window, call.attrs.count_include_pad).astype(str(x.dtype)),
-                          "divisor")
-    kernel.outputs.append(te.compute(shape_of(sums), lambda n, c, *p: sums[(n, c, *p)] / counts[p], name="mean"))
+    counts = kernel.table(_divisors(spatial, window, call.attrs.count_include_pad).astype(str(x.dtype)), "divisor")
+    kernel.outputs.append(te.compute(shape_of(sums), lambda *i: sums[i] / counts[tuple(i[a] for a in axes)],
+                                     name="mean"))
     return kernel
 
 
 def _global(call: Call, average: bool) -> Kernel:
     (x,) = call.inputs
-    spatial = shape_of(x)[2:]
+    spatial = call.in_types[0].shape[2:]
+    axes = spatial_axes(storage(call.in_types[0]), len(spatial) + 2)
     rk = [te.reduce_axis((0, n), name=f"rk{i}") for i, n in enumerate(spatial)]
     reducer = te.sum if average else te.max
 
-    def compute(n, c, *_):
-        return reducer(x[(n, c, *rk)], axis=rk)
+    def compute(*index):
+        source = list(index)
+        for axis, r in zip(axes, rk):
+            source[axis] = r
+        return reducer(x[tuple(source)], axis=rk)
 
-    pooled = te.compute(call.out_types[0].shape, compute, name=POOL_STAGE)
+    pooled = te.compute(physical_shape(call.out_types[0]), compute, name=POOL_STAGE)
     if not average:
         return Kernel([pooled], KernelKind.REDUCE)
     count = const(math.prod(spatial), x.dtype)

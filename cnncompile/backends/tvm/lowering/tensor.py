@@ -12,6 +12,8 @@ from tvm import te, tirx, topi
 
 from cnncompile.backends.tvm.kernel import Call, Kernel, KernelKind, Lowering, shape_of
 from cnncompile.backends.tvm.lowering.common import const
+from cnncompile.backends.tvm.lowering.layouts import channel_axis, physical_shape
+from cnncompile.ir.types import storage
 from cnncompile.ops import shape as shape_ops
 from cnncompile.ops import tensor as tensor_ops
 from cnncompile.ops.registry import OpDef, attr_dict
@@ -27,9 +29,14 @@ def _axis(axis: int, rank: int) -> int:
 
 
 def _concat(call: Call) -> Kernel:
-    """Each output element from the one input whose slice along `axis` holds it."""
+    """Each output element from the one input whose slice along `axis` holds it.
+
+    Inputs stored in a layout are joined on channels (axis 1), along the physical axis that
+    orders them: NHWC's last, NCHWc's outer block index (each input holds whole blocks).
+    """
+    layout = storage(call.out_types[0])
     rank = len(call.out_types[0].shape)
-    axis = _axis(call.attrs.axis, rank)
+    axis = _axis(call.attrs.axis, rank) if layout is None else channel_axis(layout)
     ends = np.cumsum([shape_of(t)[axis] for t in call.inputs]).tolist()
     starts = [0, *ends[:-1]]
 
@@ -44,7 +51,7 @@ def _concat(call: Call) -> Kernel:
             value = tirx.if_then_else(position < ends[k], element(k), value)
         return value
 
-    return _injective(te.compute(call.out_types[0].shape, read, name="y"))
+    return _injective(te.compute(physical_shape(call.out_types[0]), read, name="y"))
 
 
 def _split(call: Call) -> Kernel:

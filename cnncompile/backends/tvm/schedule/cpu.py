@@ -12,6 +12,7 @@ stored, and the tiles run in parallel.
                                  (depthwise, odd groups, run-time weights)
     GEMM                         rows x one vector of output columns
     POOL                         window loops outside the innermost output loop, which vectorizes
+    CONV_GEMM, WINOGRAD, FFT     the conv algorithms' kernels: cpu_algorithms.py
     REDUCE, INJECTIVE            inline what TIR allows, then parallel + vectorized loops
 """
 
@@ -25,51 +26,17 @@ from tvm import tirx
 from tvm.s_tir import Schedule
 from tvm.s_tir.schedule import LoopRV, SBlockRV
 
-from cnncompile.backends.tvm.kernel import CONV_STAGE, GEMM_STAGE, POOL_STAGE, KernelKind
-from cnncompile.backends.tvm.tiling import ConvTile, registers
+from cnncompile.backends.tvm.kernel import CONV_STAGE, GEMM_STAGE, IM2COL_STAGE, POOL_STAGE, SPECTRUM_STAGE, KernelKind
+from cnncompile.backends.tvm.tiling import ConvTile
 from cnncompile.backends.tvm.schedule.cpu_common import (
-    MIN_PARALLEL_WORK, extent, inline_injective, parallel_outer, parallel_reduction, schedule_rest, vector_factor,
+    MIN_PARALLEL_WORK, accumulate_in_registers, blocks, extent, inline_injective, is_reduction, parallel_outer,
+    parallel_reduction, schedule_rest, spatial_and_reduction, tile_columns, tile_rows, vector_factor,
 )
+from cnncompile.backends.tvm.schedule.cpu_algorithms import fft, register_tile, winograd
+from cnncompile.backends.tvm.schedule.cpu_layouts import conv_layout
 
 # Window loops up to this many iterations are unrolled; a 7x7 average pool is not.
 MAX_UNROLLED_WINDOW = 27
-
-
-def _tile_rows(rows: int, vectors: int, lanes: int) -> int:
-    """The largest divisor of `rows` whose accumulators (rows x vectors) leave 4 registers free."""
-    budget = max((registers(lanes) - 4) // vectors, 1)
-    return max(d for d in range(1, min(rows, budget) + 1) if rows % d == 0)
-
-
-def _columns(length: int, lanes: int) -> int:
-    """Output columns per tile: one register when the row allows, else the whole short row, else a divisor."""
-    if length % lanes == 0:
-        return lanes
-    if length <= 2 * lanes:
-        return length
-    return max(d for d in range(1, lanes + 1) if length % d == 0)
-
-
-def _spatial_and_reduction(sch: Schedule, block: SBlockRV) -> tuple[list[LoopRV], list[LoopRV]]:
-    loops = sch.get_loops(block)
-    kinds = [iv.iter_type for iv in sch.get(block).iter_vars]
-    spatial = [loop for loop, kind in zip(loops, kinds) if kind == tirx.IterVar.DataPar]
-    return spatial, [loop for loop, kind in zip(loops, kinds) if kind != tirx.IterVar.DataPar]
-
-
-def _accumulate_in_registers(sch: Schedule, block: SBlockRV, at: LoopRV, vectorize_finish: bool = True) -> SBlockRV:
-    """Give the reduction a tile-sized local accumulator, finished (epilogue or copy-out) under `at`."""
-    consumers = sch.get_consumers(block)
-    if consumers:
-        sch.set_scope(block, 0, "local")
-        finish = consumers[0]
-    else:
-        sch.cache_write(block, 0, "local")
-        finish = sch.get_consumers(block)[0]
-    sch.reverse_compute_at(finish, at)
-    if vectorize_finish:
-        sch.vectorize(sch.get_loops(finish)[-1])
-    return finish
 
 
 def _conv(sch: Schedule, block: SBlockRV, lanes: int, tile: ConvTile | None) -> None:
@@ -79,22 +46,22 @@ def _conv(sch: Schedule, block: SBlockRV, lanes: int, tile: ConvTile | None) -> 
     Each window tap broadcasts one weight and loads one input vector per row, so every
     tap issues `rows` FMAs on independent accumulators.
     """
-    spatial, reduction = _spatial_and_reduction(sch, block)
+    spatial, reduction = spatial_and_reduction(sch, block)
     n, o, *positions = spatial
     *outer, cols = positions
-    column_tile = _columns(extent(sch, cols), lanes)
+    column_tile = tile_columns(extent(sch, cols), lanes)
     c_out, c_in = sch.split(cols, [None, column_tile])
     tiled_rows: list[LoopRV] = []
     if outer:
         rows = outer.pop()
-        r_out, r_in = sch.split(rows, [None, _tile_rows(extent(sch, rows), math.ceil(column_tile / lanes), lanes)])
+        r_out, r_in = sch.split(rows, [None, tile_rows(extent(sch, rows), math.ceil(column_tile / lanes), lanes)])
         outer.append(r_out)
         tiled_rows = [r_in]
     sch.reorder(n, o, *outer, c_out, *reduction, *tiled_rows, c_in)
     tile_loop = sch.fuse(n, o, *outer, c_out)
     if math.prod(extent(sch, loop) for loop in sch.get_loops(block)) >= MIN_PARALLEL_WORK:
         sch.parallel(tile_loop)
-    _accumulate_in_registers(sch, block, tile_loop)
+    accumulate_in_registers(sch, block, tile_loop)
     for loop in [*reduction[1:], *tiled_rows]:
         sch.unroll(loop)
     sch.vectorize(c_in)
@@ -107,19 +74,19 @@ def _gemm(sch: Schedule, block: SBlockRV, lanes: int, tile: ConvTile | None) -> 
     A matrix-vector or vector-vector product has fewer than two spatial loops; it runs as a
     plain reduction with its spatial loop in parallel.
     """
-    spatial, reduction = _spatial_and_reduction(sch, block)
+    spatial, reduction = spatial_and_reduction(sch, block)
     if len(spatial) < 2:
         parallel_reduction(sch, block)
         return
     *batch, rows, columns = spatial
-    column_tile = _columns(extent(sch, columns), lanes)
-    row_out, row_in = sch.split(rows, [None, _tile_rows(extent(sch, rows), math.ceil(column_tile / lanes), lanes)])
+    column_tile = tile_columns(extent(sch, columns), lanes)
+    row_out, row_in = sch.split(rows, [None, tile_rows(extent(sch, rows), math.ceil(column_tile / lanes), lanes)])
     col_out, col_in = sch.split(columns, [None, column_tile])
     sch.reorder(*batch, row_out, col_out, *reduction, row_in, col_in)
     tile_loop = sch.fuse(*batch, row_out, col_out)
     if math.prod(extent(sch, loop) for loop in sch.get_loops(block)) >= MIN_PARALLEL_WORK:
         sch.parallel(tile_loop)
-    _accumulate_in_registers(sch, block, tile_loop)
+    accumulate_in_registers(sch, block, tile_loop)
     sch.unroll(row_in)
     sch.vectorize(col_in)
     sch.decompose_reduction(block, reduction[0])
@@ -133,7 +100,7 @@ def _conv_blocked(sch: Schedule, block: SBlockRV, lanes: int, tile: ConvTile) ->
     once per tile.
     """
     block_size = tile.vectors * lanes
-    spatial, reduction = _spatial_and_reduction(sch, block)
+    spatial, reduction = spatial_and_reduction(sch, block)
     n, o, *positions = spatial
     *outer, rows, cols = positions if len(positions) > 1 else [None, *positions]
     o_out, o_in = sch.split(o, [None, block_size])
@@ -146,7 +113,7 @@ def _conv_blocked(sch: Schedule, block: SBlockRV, lanes: int, tile: ConvTile) ->
     sch.reorder(n, o_out, *outer, c_out, *reduction, *tiled_rows, c_in, o_in)
     tile_loop = sch.fuse(n, o_out, *outer, c_out)
     sch.parallel(tile_loop)
-    finish = _accumulate_in_registers(sch, block, tile_loop, vectorize_finish=False)
+    finish = accumulate_in_registers(sch, block, tile_loop, vectorize_finish=False)
     sch.transform_layout(block, ("write", 0), _channel_block_last(block_size))
     for loop in [*reduction[1:], *tiled_rows, c_in]:
         sch.unroll(loop)
@@ -168,13 +135,13 @@ def _channel_block_last(block_size: int):
 def _gemm_blocked(sch: Schedule, block: SBlockRV, lanes: int, tile: ConvTile) -> None:
     """Blocked GEMM over packed B: loops (i, j, k); tile (tile.cols rows x one column block), k outside."""
     block_size = tile.vectors * lanes
-    (rows, cols), reduction = _spatial_and_reduction(sch, block)
+    (rows, cols), reduction = spatial_and_reduction(sch, block)
     r_out, r_in = sch.split(rows, [None, tile.cols])
     c_out, c_in = sch.split(cols, [None, block_size])
     sch.reorder(r_out, c_out, *reduction, r_in, c_in)
     tile_loop = sch.fuse(r_out, c_out)
     sch.parallel(tile_loop)
-    _accumulate_in_registers(sch, block, tile_loop)
+    accumulate_in_registers(sch, block, tile_loop)
     sch.unroll(r_in)
     sch.vectorize(c_in)
     sch.decompose_reduction(block, reduction[0])
@@ -182,7 +149,7 @@ def _gemm_blocked(sch: Schedule, block: SBlockRV, lanes: int, tile: ConvTile) ->
 
 def _pool(sch: Schedule, block: SBlockRV, lanes: int, tile: ConvTile | None) -> None:
     """Windowed pooling: window loops moved outside the innermost output loop, which vectorizes."""
-    spatial, window = _spatial_and_reduction(sch, block)
+    spatial, window = spatial_and_reduction(sch, block)
     last = spatial[-1]
     factor = vector_factor(extent(sch, last), lanes)
     head, lane = sch.split(last, [None, factor])
@@ -198,20 +165,27 @@ def _pool(sch: Schedule, block: SBlockRV, lanes: int, tile: ConvTile | None) -> 
 
 @dataclass(frozen=True)
 class Template:
-    """A kind's anchor stage and how it is scheduled; `finishes` when it also places the anchor's consumer."""
+    """A kind's anchor stage and how it is scheduled; `finishes` when it also places the anchor's consumer,
+    `all_reductions` when it schedules every reduction stage of a multi-stage kernel itself."""
 
     stage: str
     apply: Callable[[Schedule, SBlockRV, int, ConvTile | None], None]
     finishes: bool
     materialize: frozenset[str] = frozenset()
+    all_reductions: bool = False
 
 
 TEMPLATES = {
     KernelKind.CONV: Template(CONV_STAGE, _conv, finishes=True, materialize=frozenset({"pad", "dilate"})),
     KernelKind.CONV_BLOCKED: Template(CONV_STAGE, _conv_blocked, finishes=True, materialize=frozenset({"pad"})),
+    KernelKind.CONV_LAYOUT: Template(CONV_STAGE, conv_layout, finishes=True, materialize=frozenset({"pad", "w_pack"})),
     KernelKind.GEMM: Template(GEMM_STAGE, _gemm, finishes=True),
     KernelKind.GEMM_BLOCKED: Template(GEMM_STAGE, _gemm_blocked, finishes=True),
     KernelKind.POOL: Template(POOL_STAGE, _pool, finishes=False, materialize=frozenset({"pad"})),
+    KernelKind.CONV_GEMM: Template(GEMM_STAGE, register_tile, finishes=False, materialize=frozenset({IM2COL_STAGE})),
+    KernelKind.WINOGRAD: Template(GEMM_STAGE, winograd, finishes=False, materialize=frozenset({"pad"}),
+                                  all_reductions=True),
+    KernelKind.FFT: Template(SPECTRUM_STAGE, fft, finishes=False, materialize=frozenset({"pad"}), all_reductions=True),
 }
 
 
@@ -226,6 +200,8 @@ def schedule_cpu(func: tirx.PrimFunc, kind: KernelKind, lanes: int, tile: ConvTi
         skip.add(template.stage)
         if template.finishes:
             skip.update(sch.get(b).name_hint for b in sch.get_consumers(anchor))
+        if template.all_reductions:
+            skip.update(sch.get(b).name_hint for b in blocks(sch) if is_reduction(sch, b))
     schedule_rest(sch, lanes, frozenset(skip))
     if template is not None:
         template.apply(sch, sch.get_sblock(template.stage), lanes, tile)

@@ -14,6 +14,8 @@ from tvm import tirx
 from tvm.s_tir import Schedule, ScheduleError
 from tvm.s_tir.schedule import LoopRV, SBlockRV
 
+from cnncompile.backends.tvm.tiling import registers
+
 # Fewer output elements than this run on one thread: a parallel launch costs a few microseconds.
 MIN_PARALLEL_WORK = 16384
 # Parallel iterations to aim for: enough to balance the threads, few enough to keep inner loops intact.
@@ -123,3 +125,53 @@ def schedule_rest(sch: Schedule, lanes: int, done: frozenset[str]) -> None:
             parallel_reduction(sch, block)
         else:
             parallel_vectorize(sch, block, lanes)
+
+
+def tile_rows(rows: int, vectors: int, lanes: int) -> int:
+    """The largest divisor of `rows` whose accumulators (rows x vectors) leave 4 registers free."""
+    budget = max((registers(lanes) - 4) // vectors, 1)
+    return max(d for d in range(1, min(rows, budget) + 1) if rows % d == 0)
+
+
+def tile_columns(length: int, lanes: int) -> int:
+    """Output columns per tile: one register when the row allows, else the whole short row, else a divisor."""
+    if length % lanes == 0:
+        return lanes
+    if length <= 2 * lanes:
+        return length
+    return max(d for d in range(1, lanes + 1) if length % d == 0)
+
+
+def spatial_and_reduction(sch: Schedule, block: SBlockRV) -> tuple[list[LoopRV], list[LoopRV]]:
+    loops = sch.get_loops(block)
+    kinds = [iv.iter_type for iv in sch.get(block).iter_vars]
+    spatial = [loop for loop, kind in zip(loops, kinds) if kind == tirx.IterVar.DataPar]
+    return spatial, [loop for loop, kind in zip(loops, kinds) if kind != tirx.IterVar.DataPar]
+
+
+def accumulate_in_registers(sch: Schedule, block: SBlockRV, at: LoopRV, vectorize_finish: bool = True) -> SBlockRV:
+    """Give the reduction a tile-sized accumulator, finished (epilogue or copy-out) under `at`.
+
+    The accumulator keeps the "global" scope on purpose: TVM's LowerTVMBuiltin puts only
+    small *global* CPU buffers on the stack (where LLVM promotes them to registers) and
+    turns a "local" one into a TVMBackendAllocWorkspace call per tile, whose stores and
+    loads LLVM cannot remove.
+    """
+    consumers = sch.get_consumers(block)
+    if consumers:
+        finish = consumers[0]
+    else:
+        sch.cache_write(block, 0, "global")
+        finish = sch.get_consumers(block)[0]
+    sch.reverse_compute_at(finish, at)
+    if vectorize_finish:
+        vectorize_below(sch, finish, at)
+    return finish
+
+
+def vectorize_below(sch: Schedule, block: SBlockRV, at: LoopRV) -> None:
+    """Vectorize the block's innermost loop if it has one of its own under `at` (a 1-element tile has none,
+    and vectorizing `at` itself would run the tile's serial reduction as one vector step)."""
+    inner = sch.get_loops(block)[-1]
+    if not sch.get(inner).same_as(sch.get(at)):
+        sch.vectorize(inner)

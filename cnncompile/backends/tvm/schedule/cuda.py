@@ -35,7 +35,11 @@ RULE_ATTR = "cnncompile.schedule_rule"
 
 _RULES = {
     KernelKind.CONV: (dl.gpu.Matmul(), dl.gpu.GeneralReduction(), dl.gpu.Fallback()),
+    KernelKind.CONV_LAYOUT: (dl.gpu.Matmul(), dl.gpu.GeneralReduction(), dl.gpu.Fallback()),
     KernelKind.GEMM: (dl.gpu.Matmul(), dl.gpu.GEMV(), dl.gpu.Reduction(), dl.gpu.Fallback()),
+    KernelKind.CONV_GEMM: (dl.gpu.Matmul(), dl.gpu.Fallback()),
+    KernelKind.WINOGRAD: (dl.gpu.Fallback(),),
+    KernelKind.FFT: (dl.gpu.Fallback(),),
     KernelKind.POOL: (dl.gpu.GeneralReduction(), dl.gpu.Fallback()),
     KernelKind.REDUCE: (dl.gpu.Reduction(), dl.gpu.GeneralReduction(), dl.gpu.Fallback()),
     KernelKind.INJECTIVE: (dl.gpu.Fallback(),),

@@ -1,0 +1,56 @@
+"""A convolution's epilogue: activation(conv + bias[o] + residual), one element-wise stage.
+
+Every conv kernel ends in it, whatever its algorithm: the direct conv reads its own
+result tensor, the GEMM and transform algorithms read their result where it lies (a
+group's matrix, a Winograd output tile), so the reshape back to (N, O, *spatial) costs
+no extra pass. The schedules compute it while the accumulators are still in registers
+where the layout allows.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+from tvm import te, tirx
+
+from cnncompile.backends.tvm.kernel import shape_of
+from cnncompile.backends.tvm.lowering.activations import activation
+from cnncompile.backends.tvm.lowering.common import broadcast_read
+from cnncompile.ops.fused import Activation
+
+EPILOGUE_STAGE = "epilogue"
+
+# Reads the raw conv result at (n, o, *spatial).
+ConvRead = Callable[..., tirx.Expr]
+
+
+@dataclass(frozen=True)
+class Epilogue:
+    bias: te.Tensor | None = None
+    residual: te.Tensor | None = None
+    kind: Activation = Activation.NONE
+    activation_attrs: object = None
+
+    @property
+    def empty(self) -> bool:
+        return self.bias is None and self.residual is None and self.kind is Activation.NONE
+
+    def finish(self, read: ConvRead, shape: Sequence[int]) -> te.Tensor:
+        """The kernel's output of `shape` (N, O, *spatial), the conv's value at each index given by `read`."""
+
+        def body(n, o, *p):
+            y = read(n, o, *p)
+            if self.bias is not None:
+                y = y + self.bias[o]
+            if self.residual is not None:
+                y = y + broadcast_read(self.residual, (n, o, *p))
+            return activation(y, self.kind, self.activation_attrs)
+
+        return te.compute(tuple(shape), body, name=EPILOGUE_STAGE)
+
+    def apply(self, conv: te.Tensor) -> te.Tensor:
+        """The epilogue over a conv result tensor; the tensor itself when there is nothing to do."""
+        if self.empty:
+            return conv
+        return self.finish(lambda *index: conv[index], shape_of(conv))

@@ -1,0 +1,108 @@
+"""CPU templates of the conv algorithms' kernels (lowering/conv_algorithms.py).
+
+Their reductions are all GEMM-shaped: spatial loops (..., rows, columns) with the
+columns contiguous in memory, and one or two reduction loops. `register_tile` gives each
+a tile of (rows x a few vectors of columns) accumulators with the reductions outside
+it, in parallel over tiles:
+
+    CONV_GEMM   the GEMM (output channels x pixels); the epilogue is a pass of its own, since
+                a tile of flattened pixels is no rectangle of the output it could be
+                placed in
+    WINOGRAD    the GEMM per transform point as above; each transform's two passes fused
+                per (channel, vector of tiles), unrolled over the tile's points so the
+                matrices fold to immediates, and vectorized over tiles
+    FFT         every DFT stage and the spectrum product (rows: the real/imaginary part)
+"""
+
+from __future__ import annotations
+
+import math
+
+from tvm.s_tir import Schedule
+from tvm.s_tir.schedule import LoopRV, SBlockRV
+
+from cnncompile.backends.tvm.kernel import WINOGRAD_INPUT_STAGE, WINOGRAD_OUTPUT_STAGE
+from cnncompile.backends.tvm.schedule.cpu_common import (
+    MIN_PARALLEL_WORK, blocks, extent, is_reduction, spatial_and_reduction, tile_columns,
+    tile_rows, vectorize_below,
+)
+from cnncompile.backends.tvm.tiling import ConvTile, conv_tile
+
+
+def _tile_shape(rows: int, columns: int, lanes: int, tile: ConvTile | None) -> tuple[int, int]:
+    """(rows, columns) per tile: `tile` when given (vectors of columns x tile.cols rows), else the register
+    tile tiling.py ranks best, else one vector's worth of columns (a divisor when they do not fill one)."""
+    tile = tile or conv_tile(columns, 1, rows, lanes)
+    if tile is not None:
+        return tile.cols, tile.vectors * lanes
+    width = tile_columns(columns, lanes)
+    return tile_rows(rows, math.ceil(width / lanes), lanes), width
+
+
+def register_tile(sch: Schedule, block: SBlockRV, lanes: int, tile: ConvTile | None = None) -> None:
+    """Loops (*outer, rows, columns | reductions) -> parallel(outer, column tiles), row tiles, reductions
+    (the first serial, the others unrolled), unrolled rows, vectorized columns.
+
+    The row tiles of one column panel run back to back on one thread, so the panel (every
+    reduction step of a few columns) is read from memory once and from cache after that.
+    The accumulators live in a tile-sized buffer, copied out after the reduction (global scope:
+    see cpu_common.accumulate_in_registers).
+    """
+    spatial, reduction = spatial_and_reduction(sch, block)
+    *outer, rows, columns = spatial
+    row_tile, column_tile = _tile_shape(extent(sch, rows), extent(sch, columns), lanes, tile)
+    row_out, row_in = sch.split(rows, [None, row_tile])
+    column_out, column_in = sch.split(columns, [None, column_tile])
+    sch.reorder(*outer, column_out, row_out, *reduction, row_in, column_in)
+    panel = sch.fuse(*outer, column_out)
+    if math.prod(extent(sch, loop) for loop in sch.get_loops(block)) >= MIN_PARALLEL_WORK:
+        sch.parallel(panel)
+    sch.cache_write(block, 0, "global")
+    copy = sch.get_consumers(block)[0]
+    sch.reverse_compute_at(copy, row_out)
+    vectorize_below(sch, copy, row_out)
+    for loop in [*reduction[1:], row_in]:
+        sch.unroll(loop)
+    sch.vectorize(column_in)
+    sch.decompose_reduction(block, reduction[0])
+
+
+def _unrolled_pass(sch: Schedule, block: SBlockRV, loops: list[LoopRV], coefficients: list[LoopRV],
+                   tiles: LoopRV) -> None:
+    """Unroll a transform pass's points and coefficients, vectorize its tiles, split off its init."""
+    for loop in [*loops, *coefficients]:
+        sch.unroll(loop)
+    sch.vectorize(tiles)
+    sch.decompose_reduction(block, coefficients[0])
+
+
+def _winograd_transform(sch: Schedule, first: SBlockRV, second: SBlockRV, lanes: int) -> None:
+    """A transform in two passes of one matrix, loops (two points, channel, tiles | coefficient) each: per
+    (channel, vector of tiles), the first pass computed into a tile-sized buffer right before the
+    second reads it, the points and coefficients unrolled (the matrix folds into immediates and
+    its zeros disappear), the tiles vectorized."""
+    (point, other, channel, tiles), coefficients = spatial_and_reduction(sch, second)
+    tile_out, tile_in = sch.split(tiles, [None, lanes])
+    sch.reorder(channel, tile_out, point, other, *coefficients, tile_in)
+    block_loop = sch.fuse(channel, tile_out)
+    if math.prod(extent(sch, loop) for loop in sch.get_loops(second)) >= MIN_PARALLEL_WORK:
+        sch.parallel(block_loop)
+    sch.compute_at(first, block_loop)
+    _unrolled_pass(sch, second, [point, other], coefficients, tile_in)
+    (*_, first_point, first_other, first_tiles), first_coefficients = spatial_and_reduction(sch, first)
+    sch.reorder(first_point, first_other, *first_coefficients, first_tiles)
+    _unrolled_pass(sch, first, [first_point, first_other], first_coefficients, first_tiles)
+
+
+def winograd(sch: Schedule, block: SBlockRV, lanes: int, tile: ConvTile | None) -> None:
+    """`block` is the GEMM (xi, nu, o, t | c); the transforms around it are scheduled here too."""
+    register_tile(sch, block, lanes)
+    for stage in (WINOGRAD_INPUT_STAGE, WINOGRAD_OUTPUT_STAGE):
+        _winograd_transform(sch, sch.get_sblock(f"{stage}_rows"), sch.get_sblock(stage), lanes)
+
+
+def fft(sch: Schedule, block: SBlockRV, lanes: int, tile: ConvTile | None) -> None:
+    """Every reduction (the DFTs and the spectrum product) as a register tile over (part, frequencies)."""
+    for stage in [b for b in blocks(sch) if is_reduction(sch, b)]:
+        register_tile(sch, stage, lanes)
+
