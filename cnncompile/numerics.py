@@ -9,10 +9,13 @@ from __future__ import annotations
 
 import numpy as np
 
+# float32 by default; the conv algorithms whose transforms round more than a dot product
+# does (Winograd's, the FFT's), by algorithm name.
 TOLERANCE = {
     "float32": 1e-5,
     "winograd_f2x3": 1e-4,
     "winograd_f4x3": 1e-3,
+    "fft": 1e-4,
     "float16": 1e-2,
 }
 

@@ -5,7 +5,8 @@
     O2  O1 + the folds that keep standard ONNX ops: BatchNorm, per-channel Mul/Add and
         Pad into convs, MatMul+Add into Gemm
     O3  O2 + fused ops: leftover BatchNorms as ChannelAffine, conv epilogues (residual,
-        activation) into FusedConv
+        activation) into FusedConv; compiled for a target (`Pipeline.for_target`), O3 then
+        chooses each conv's algorithm and the layouts for that target (TARGET_PASSES)
 
 A user pipeline is a TOML file listing passes in order, each with its options:
 
@@ -40,11 +41,13 @@ from cnncompile.passes.cleanup import IDENTITY_RULES, eliminate_common_subexpres
 from cnncompile.passes.epilogue import EpilogueOptions, epilogue_rules
 from cnncompile.passes.folding import FoldOptions, fold_constants
 from cnncompile.passes.gemm import GEMM_RULES
+from cnncompile.passes.layout import LayoutOptions, assign_layouts
 from cnncompile.passes.manager import Pass, Step
 from cnncompile.passes.movement import MOVEMENT_RULES
 from cnncompile.passes.padding import PAD_RULES
 from cnncompile.passes.rewrite import rule_pass
 from cnncompile.passes.scale_shift import SCALE_SHIFT_RULES
+from cnncompile.selection.options import SelectOptions, select_pass, target_option
 
 
 @dataclass(frozen=True)
@@ -55,6 +58,10 @@ class PassInfo:
     description: str
     build: Callable[[Any], Pass]
     options: type | None = None
+    # For a pass that depends on the target: the options a compile for a target (a TargetSpec)
+    # gives it where the pipeline leaves them unset (Pipeline.for_target); None for a target
+    # the pass has nothing to do on, which leaves it out.
+    target_options: Callable[[Any], dict[str, Any] | None] | None = None
 
 
 def _fixed(run: Pass) -> Callable[[Any], Pass]:
@@ -82,6 +89,12 @@ CATALOG: dict[str, PassInfo] = {info.name: info for info in (
              _fixed(rule_pass(SCALE_SHIFT_RULES))),
     PassInfo("fuse-conv-epilogue", "fuse residual Add and activation into FusedConv / ChannelAffine epilogues",
              lambda options: rule_pass(epilogue_rules(options)), EpilogueOptions),
+    PassInfo("assign-layouts", "store feature maps as NCHWc or NHWC around FusedConvs, with the fewest transforms",
+             lambda options: partial(assign_layouts, options=options), LayoutOptions,
+             lambda target: None if target.is_gpu else {"lanes": target.vector_lanes}),
+    PassInfo("select-conv-algorithms", "every conv a FusedConv with the algorithm, layout and tile that the cost "
+             "model (or a tuning cache) finds fastest on the target", select_pass, SelectOptions,
+             lambda target: {"target": target_option(target)}),
 )}
 
 _CLEANUP = ("remove-identity", "fold-constants", "eliminate-common-subexpressions", "simplify-movement")
@@ -91,6 +104,11 @@ PRESETS: dict[str, tuple[str, ...]] = {
     "O2": (*_CLEANUP, "fuse-gemm", "fold-batchnorm", "fold-pad", "fold-scale-shift", "eliminate-dead-code"),
     "O3": (*_CLEANUP, "fuse-gemm", "fold-batchnorm", "batchnorm-to-affine", "fold-pad", "fold-scale-shift",
            "fuse-conv-epilogue", "eliminate-dead-code"),
+}
+# What a preset adds when it is compiled for a target (the presets themselves stay target-independent,
+# so that `compare` on the reference backend and O0..O2 builds mean the same everywhere).
+TARGET_PASSES: dict[str, tuple[str, ...]] = {
+    "O3": ("select-conv-algorithms", "assign-layouts"),
 }
 
 
@@ -104,16 +122,39 @@ class PassSpec:
 class Pipeline:
     name: str
     passes: tuple[PassSpec, ...]
+    target_passes: tuple[str, ...] = ()  # appended by for_target (a preset's TARGET_PASSES)
 
     def steps(self) -> list[Step]:
         return [Step(spec.name, _build(spec, self.name)) for spec in self.passes]
+
+    def for_target(self, target: Any) -> Pipeline:
+        """The pipeline a compile for `target` (a TargetSpec) runs: its target passes appended, and each
+        target-dependent pass given the target's options where the pipeline does not set them, or
+        left out where it has nothing to do on the target (assign-layouts on a GPU)."""
+        passes = []
+        for spec in (*self.passes, *map(PassSpec, self.target_passes)):
+            info = CATALOG.get(spec.name)
+            if info is not None and info.target_options is not None:
+                options = info.target_options(target)
+                if options is None:
+                    continue
+                spec = PassSpec(spec.name, {**options, **spec.options})
+            passes.append(spec)
+        return Pipeline(self.name, tuple(passes))
+
+    def with_options(self, name: str, **options: Any) -> Pipeline:
+        """This pipeline with `options` set on every run of the pass `name` (which it must run)."""
+        if name not in {spec.name for spec in self.passes}:
+            raise CnnCompileError(f"pipeline '{self.name}' does not run '{name}', so it takes no options for it")
+        passes = tuple(PassSpec(s.name, {**s.options, **options}) if s.name == name else s for s in self.passes)
+        return Pipeline(self.name, passes, self.target_passes)
 
 
 def preset(name: str) -> Pipeline:
     if name not in PRESETS:
         raise CnnCompileError(f"unknown pipeline preset '{name}'; choose one of {', '.join(PRESETS)} "
                               "or give a .toml file")
-    return Pipeline(name, tuple(PassSpec(p) for p in PRESETS[name]))
+    return Pipeline(name, tuple(PassSpec(p) for p in PRESETS[name]), TARGET_PASSES.get(name, ()))
 
 
 def load_pipeline(spec: str) -> Pipeline:

@@ -1,0 +1,151 @@
+"""The ways one convolution may be computed on a target: (algorithm, layout, register tile).
+
+A candidate is what the cost model estimates, what tuning measures and what the tuning
+cache stores, so it has a stable text form that reads back:
+
+    winograd_f4x3/NCHW       direct/NCHW8c/t1x2x4       gemm_1x1/NHWC
+
+`t{vectors}x{rows}x{cols}` is a register tile (backends/tvm/tiling.py: `vectors` SIMD
+registers of output channels by rows x cols output pixels); no tile means the target's own
+heuristic (`conv_tile`), which is what the cost model assumes.
+
+On a CPU, the algorithms that read and write feature maps in any layout (direct, depthwise,
+gemm_1x1) are offered in NCHW, NHWC and one blocked NCHW{c}c, the block being the largest
+of lanes, lanes/2, ... (down to 4) that divides both the input and the output channels,
+so that the vector lane is the channel block. The others transform their operands into
+matrices or tiles of their own and work from NCHW. CUDA kernels here are NCHW only.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING
+
+from cnncompile.algorithms.applicability import ConvAlgorithm, ConvSpec, applicable
+from cnncompile.backends.tvm.tiling import ConvTile, conv_tiles
+from cnncompile.errors import CnnCompileError
+from cnncompile.ir.types import NCHW, NHWC, Layout, LayoutKind, nchwc
+from cnncompile.ops.fused import FusedConvAttrs
+
+if TYPE_CHECKING:
+    from cnncompile.backends.tvm.target import TargetSpec
+
+# How many of `conv_tiles`' next-best tiles a candidate list offers besides the default: enough for
+# tuning to find a better one where the heuristic misjudges, few enough to measure quickly.
+TILES_PER_LAYOUT = 3
+MIN_BLOCK = 4
+_ANY_LAYOUT = (ConvAlgorithm.DIRECT, ConvAlgorithm.DEPTHWISE, ConvAlgorithm.GEMM_1X1)
+# The algorithms whose CPU kernels keep a register tile of (output-channel vectors x rows x cols).
+_TILED = (ConvAlgorithm.DIRECT, ConvAlgorithm.GEMM_1X1)
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """One way to compute a conv. `layout` None is NCHW (the logical order, as IR types write it)."""
+
+    algorithm: ConvAlgorithm
+    layout: Layout | None = None
+    tile: tuple[int, ...] = ()
+
+    def __post_init__(self) -> None:
+        if self.layout is not None and self.layout.kind is LayoutKind.NCHW:
+            object.__setattr__(self, "layout", None)
+        object.__setattr__(self, "tile", tuple(int(t) for t in self.tile))
+
+    def __str__(self) -> str:
+        text = f"{self.algorithm.value}/{self.layout or NCHW}"
+        return text + (f"/t{'x'.join(map(str, self.tile))}" if self.tile else "")
+
+    @classmethod
+    def parse(cls, text: str) -> Candidate:
+        """The candidate written as `str(candidate)`."""
+        algorithm, _, rest = text.strip().partition("/")
+        layout_text, _, tile_text = rest.partition("/")
+        try:
+            algo = ConvAlgorithm(algorithm)
+        except ValueError:
+            raise CnnCompileError(f"'{text}': unknown conv algorithm '{algorithm}'; one of "
+                                  f"{', '.join(a.value for a in ConvAlgorithm)}") from None
+        tile = re.fullmatch(r"t(\d+(?:x\d+)*)", tile_text) if tile_text else None
+        if tile_text and tile is None:
+            raise CnnCompileError(f"'{text}': a tile is written t{{vectors}}x{{rows}}x{{cols}}, e.g. t1x2x4")
+        return cls(algo, parse_layout(layout_text or "NCHW", text),
+                   tuple(int(t) for t in tile.group(1).split("x")) if tile else ())
+
+
+def parse_layout(text: str, where: str = "") -> Layout | None:
+    """NCHW (None), NHWC or NCHW{c}c."""
+    if text == "NCHW":
+        return None
+    if text == "NHWC":
+        return NHWC
+    blocked = re.fullmatch(r"NCHW(\d+)c", text)
+    if blocked is None or int(blocked.group(1)) < 1:
+        raise CnnCompileError(f"'{where or text}': unknown layout '{text}'; NCHW, NHWC or NCHW{{c}}c (e.g. NCHW8c)")
+    return nchwc(int(blocked.group(1)))
+
+
+def block_for(channels: tuple[int, ...], lanes: int) -> int | None:
+    """The largest of lanes, lanes/2, ... >= 4 dividing every count in `channels`; None if none does."""
+    block = lanes
+    while block >= MIN_BLOCK:
+        if all(c % block == 0 for c in channels):
+            return block
+        block //= 2
+    return None
+
+
+def layouts(algorithm: ConvAlgorithm, spec: ConvSpec, target: TargetSpec) -> list[Layout | None]:
+    """The layouts `algorithm` may produce `spec`'s output in on `target`, NCHW first.
+
+    Grouped convs other than depthwise stay in NCHW: a channel block would straddle groups.
+    """
+    if target.is_gpu or algorithm not in _ANY_LAYOUT or len(spec.spatial) != 2:
+        return [None]
+    if spec.group != 1 and not (spec.group == spec.in_channels == spec.out_channels):
+        return [None]
+    found: list[Layout | None] = [None, NHWC]
+    block = block_for((spec.in_channels, spec.out_channels), target.vector_lanes)
+    if block is not None:
+        found.append(nchwc(block))
+    return found
+
+
+def tiles(algorithm: ConvAlgorithm, layout: Layout | None, spec: ConvSpec, target: TargetSpec) -> list[ConvTile]:
+    """The runners-up register tiles for a direct conv in NCHW or NCHWc, or a gemm_1x1 in NCHWc, on a CPU.
+
+    Those kernels tile (output-channel vectors x rows x columns); gemm_1x1 in NCHW is a GEMM
+    that vectorizes along pixels and reads a tile differently, so it is not offered one. The
+    best tile is what the default (no tile) builds already (`conv_tile`), so it is not
+    offered twice: tuning would measure the same kernel twice.
+    """
+    if target.is_gpu or algorithm not in _TILED or (layout is not None and layout.kind is LayoutKind.NHWC):
+        return []
+    if algorithm is ConvAlgorithm.GEMM_1X1 and layout is None:
+        return []
+    if spec.group != 1:
+        return []
+    rows = spec.out[-2] if len(spec.out) > 1 else 1
+    return conv_tiles(spec.out_channels, rows, spec.out[-1], target.vector_lanes)[1:1 + TILES_PER_LAYOUT]
+
+
+def candidates(spec: ConvSpec, target: TargetSpec) -> list[Candidate]:
+    """Every candidate for `spec` on `target`: applicable algorithms x their layouts x (default + a few tiles)."""
+    found = []
+    for algorithm in applicable(spec):
+        for layout in layouts(algorithm, spec, target):
+            found.append(Candidate(algorithm, layout))
+            found += [Candidate(algorithm, layout, (t.vectors, t.rows, t.cols))
+                      for t in tiles(algorithm, layout, spec, target)]
+    return found
+
+
+def apply_candidate(attrs: FusedConvAttrs, candidate: Candidate) -> FusedConvAttrs:
+    """`attrs` computing by `candidate`; FusedConv's shape rule checks it applies when the node is built."""
+    return replace(attrs, algorithm=candidate.algorithm, layout=candidate.layout, tile=candidate.tile)
+
+
+def of_attrs(attrs: FusedConvAttrs) -> Candidate:
+    """The candidate a FusedConv's attributes compute by."""
+    return Candidate(attrs.algorithm, attrs.layout, attrs.tile)

@@ -1,0 +1,192 @@
+"""The `select-conv-algorithms` pass: each conv computed by its cheapest way on the target.
+
+Every Conv becomes a FusedConv (a zero bias where it had none, no activation), so that one
+op carries the choice; every FusedConv then gets the algorithm, layout and register tile
+of its cheapest candidate (candidates.py): the fastest measured one when a tuning cache
+holds the workload, else the cost model's (cost.py). A `Choice` per conv records the
+decision, every alternative with its estimated or measured seconds, and why each excluded
+algorithm does not apply: `cnncompile compile --explain` prints them.
+
+The layout chosen here is the conv's local preference. So that the graph stays valid for
+the passes after it (and runnable without them), a conv that writes another layout than
+NCHW gets a LayoutTransform back to NCHW after it, and its residual input one into its
+layout before it; `assign-layouts` then chooses layouts for the whole graph, keeping the
+conv's preference where that saves transforms, and cancels the transform pairs.
+
+A conv whose input already arrives in a stored layout (the graph went through
+assign-layouts before) keeps its output layout and only re-chooses among the candidates in
+that layout, so running the pipeline twice changes nothing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Collection
+from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING, Protocol
+
+import numpy as np
+
+from cnncompile.algorithms.applicability import ConvAlgorithm, ConvSpec, why_not, why_not_layout
+from cnncompile.ir.graph import Graph, Node, Value
+from cnncompile.ir.types import TensorType, storage
+from cnncompile.ops.conv import Conv
+from cnncompile.ops.fused import FusedConv, FusedConvAttrs, conv_attrs
+from cnncompile.ops.layout import LayoutTransform, LayoutTransformAttrs
+from cnncompile.ops.registry import attr_dict
+from cnncompile.passes.rewrite import RewriteLog
+from cnncompile.selection.candidates import Candidate, apply_candidate, candidates
+from cnncompile.selection.cost import Machine, estimate
+
+if TYPE_CHECKING:
+    from cnncompile.backends.tvm.target import TargetSpec
+
+COST_MODEL = "cost model"
+MEASURED = "measured"
+ALL = frozenset(ConvAlgorithm)
+# Algorithms that transform the weights at build time: they need the weights as constants.
+_WEIGHT_TRANSFORMS = (ConvAlgorithm.WINOGRAD_F2X3, ConvAlgorithm.WINOGRAD_F4X3, ConvAlgorithm.FFT)
+
+
+class Measured(Protocol):
+    """A tuning cache's record of one workload (cnncompile.tuning.cache): the fastest candidate and every
+    candidate's measured seconds."""
+
+    best: Candidate
+    results: dict[Candidate, float]
+
+
+Lookup = Callable[[ConvSpec], "Measured | None"]
+
+
+@dataclass(frozen=True)
+class Choice:
+    """How one conv is computed and why: the chosen candidate, each alternative's seconds, the exclusions."""
+
+    node: str
+    spec: ConvSpec
+    chosen: Candidate
+    source: str
+    alternatives: tuple[tuple[Candidate, float], ...]
+    excluded: tuple[tuple[str, str], ...]  # (algorithm or candidate, why it was not considered)
+
+    def as_dict(self) -> dict:
+        return {"node": self.node, "workload": str(self.spec), "chosen": str(self.chosen), "source": self.source,
+                "alternatives": [{"candidate": str(c), "seconds": s} for c, s in self.alternatives],
+                "excluded": [{"what": what, "why": why} for what, why in self.excluded]}
+
+
+@dataclass
+class SelectionLog(RewriteLog):
+    """The pass's RewriteLog, with the choice made for each conv (for --explain)."""
+
+    choices: list[Choice] = field(default_factory=list)
+
+
+def _offered(node: Node, spec: ConvSpec, target: TargetSpec) -> list[Candidate]:
+    """The candidates for `node`: all of them, or, once its input arrives in a stored layout (the
+    layouts were assigned before; see the module's docstring), each in the conv's own layout."""
+    offered = candidates(spec, target)
+    if storage(node.inputs[0].type) is None:
+        return offered
+    keep = storage(node.outputs[0].type)
+    return list(dict.fromkeys(replace(c, layout=keep) for c in offered))
+
+
+def _why_not_here(node: Node, graph: Graph, c: Candidate) -> str | None:
+    """Why `node`'s surroundings rule `c` out: weights given at run time, or a layout it cannot read or write."""
+    x, w, y = node.inputs[0], node.inputs[1], node.outputs[0]
+    if not graph.is_constant(w) and (c.algorithm in _WEIGHT_TRANSFORMS or c.layout is not None or c.tile):
+        return "the weights arrive at run time: it packs or transforms them at build time"
+    return why_not_layout(c.algorithm, c.layout, x.type, y.type.shape)
+
+
+def choose(node: Node, graph: Graph, target: TargetSpec, lookup: Lookup | None = None,
+           algorithms: Collection[ConvAlgorithm] = ALL) -> Choice:
+    """The candidate `node` (a Conv or FusedConv of `graph`) should compute by on `target`, among `algorithms`.
+
+    `direct` applies to every conv, so leaving it out of `algorithms` never leaves a conv without one.
+    """
+    x, w = node.inputs[0], node.inputs[1]
+    spec = ConvSpec.of(x.type, w.type, **attr_dict(conv_attrs(node.attrs)))
+    excluded = [(a.value, reason) for a in ConvAlgorithm if (reason := why_not(a, spec)) is not None]
+    excluded += [(a.value, "the pipeline leaves it out (option `algorithms`)") for a in ConvAlgorithm
+                 if a not in algorithms and a is not ConvAlgorithm.DIRECT and why_not(a, spec) is None]
+    usable = []
+    for c in _offered(node, spec, target):
+        if c.algorithm not in algorithms and c.algorithm is not ConvAlgorithm.DIRECT:
+            continue
+        reason = _why_not_here(node, graph, c)
+        if reason is None:
+            usable.append(c)
+        else:
+            excluded.append((str(c), reason))
+    measured = lookup(spec) if lookup is not None else None
+    if measured is not None and measured.best in usable:
+        timed = sorted(((c, s) for c, s in measured.results.items() if c in usable), key=lambda cs: cs[1])
+        return Choice(node.name, spec, measured.best, MEASURED, tuple(timed), tuple(excluded))
+    machine = Machine.of(target)
+    estimates = sorted((estimate(c, spec, machine) for c in usable), key=lambda e: e.seconds)
+    return Choice(node.name, spec, estimates[0].candidate, COST_MODEL,
+                  tuple((e.candidate, e.seconds) for e in estimates), tuple(excluded))
+
+
+def _fused(node: Node, graph: Graph, candidate: Candidate) -> tuple[list[Value], FusedConvAttrs]:
+    """The FusedConv inputs and attributes computing `node` by `candidate`."""
+    inputs = list(node.inputs)
+    if node.op is Conv:
+        attrs = FusedConvAttrs(**attr_dict(conv_attrs(node.attrs)))
+        if len(inputs) < 3:
+            w = inputs[1].type
+            inputs.append(graph.add_constant(np.zeros(w.shape[0], w.dtype.numpy), f"{node.name}_bias"))
+    else:
+        attrs = node.attrs
+    return inputs, apply_candidate(attrs, candidate)
+
+
+def _rewritten(node: Node, graph: Graph, candidate: Candidate) -> list[Node]:
+    """`node` as a FusedConv by `candidate`, with the LayoutTransforms that keep its readers and residual valid."""
+    inputs, attrs = _fused(node, graph, candidate)
+    (out,) = node.outputs
+    layout = candidate.layout
+    before: list[Node] = []
+    if len(inputs) > 3 and storage(inputs[3].type) != layout:
+        z = inputs[3]
+        stored = Value(graph.fresh_name(f"{z.name}_{layout or 'nchw'}"), TensorType(z.type.shape, z.type.dtype, layout))
+        before.append(Node(LayoutTransform, [z], [stored], LayoutTransformAttrs(layout),
+                           graph.fresh_name(f"{node.name}_residual_layout", "node")))
+        inputs[3] = stored
+    (y_type,) = FusedConv.infer([v.type for v in inputs], attrs)
+    if storage(y_type) == storage(out.type):
+        out.type = y_type
+        return [*before, Node(FusedConv, inputs, [out], attrs, node.name)]
+    y = Value(graph.fresh_name(f"{out.name}_{layout or 'nchw'}"), y_type)
+    back = Node(LayoutTransform, [y], [out], LayoutTransformAttrs(out.type.layout),
+                graph.fresh_name(f"{node.name}_layout", "node"))
+    return [*before, Node(FusedConv, inputs, [y], attrs, node.name), back]
+
+
+def select_conv_algorithms(graph: Graph, target: TargetSpec, lookup: Lookup | None = None,
+                           algorithms: Collection[ConvAlgorithm] = ALL) -> tuple[Graph, SelectionLog]:
+    """Rewrite `graph` in place: every conv a FusedConv computing by its chosen candidate."""
+    log = SelectionLog()
+    nodes: list[Node] = []
+    for node in graph.nodes:
+        if node.op not in (Conv, FusedConv):
+            nodes.append(node)
+            continue
+        choice = choose(node, graph, target, lookup, algorithms)
+        log.choices.append(choice)
+        rewritten = _rewritten(node, graph, choice.chosen)
+        if node.op is Conv or len(rewritten) > 1 or rewritten[0].attrs != node.attrs:
+            log.fired[f"{choice.chosen.algorithm.value}"] += 1
+        nodes += rewritten
+    graph.nodes = nodes
+    return graph, log
+
+
+def cache_lookup(path: str, target: TargetSpec) -> Lookup:
+    """The measured record of a workload on `target` in the tuning cache at `path` (cnncompile.tuning.cache)."""
+    from cnncompile.tuning.cache import TuningCache
+
+    cache = TuningCache(path)
+    return lambda spec: cache.lookup(spec, target)
