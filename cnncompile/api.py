@@ -24,8 +24,10 @@ from cnncompile.backends.tvm.runtime import Signature
 from cnncompile.backends.tvm.target import TargetSpec, default_target, gpu_visible, parse_target
 from cnncompile.frontends.onnx_export import to_onnx
 from cnncompile.ir.graph import Graph
-from cnncompile.passes import load_pipeline, run_pipeline
+from cnncompile.passes import Pipeline, load_pipeline, run_pipeline
+from cnncompile.selection.explain import choices_of
 from cnncompile.tools.models import load_model
+from cnncompile.tuning.tuner import TuningOptions, tune_graph
 
 Progress = Callable[[str, int, int], None]
 
@@ -56,22 +58,37 @@ def optimize(graph: Graph, pipeline: str) -> Graph:
     return run_pipeline(graph, load_pipeline(pipeline).steps()).graph
 
 
+def target_pipeline(pipeline: str, target: TargetSpec, tuning_cache: str | os.PathLike | None = None) -> Pipeline:
+    """The preset or TOML pipeline as a compile for `target` runs it: O3 gains the passes that choose
+    each conv's algorithm and the layouts for the target, and every target-dependent pass gets the
+    target's options; with `tuning_cache`, measured choices from that cache win over the cost model."""
+    chosen = load_pipeline(pipeline).for_target(target)
+    if tuning_cache is not None:
+        chosen = chosen.with_options("select-conv-algorithms", tuning_cache=os.fspath(tuning_cache))
+    return chosen
+
+
 def _silent(stage: str, done: int, total: int) -> None:
     """The progress callback when nobody is watching."""
 
 
 def compile(model: Graph | str | os.PathLike, target: str | TargetSpec | None = None, pipeline: str = "O3",
             input_shapes: Mapping[str, Sequence[int]] | None = None, progress: Progress = _silent,
-            tvm_default: bool = False) -> CompiledModel:
+            tvm_default: bool = False, tuning: TuningOptions | None = None) -> CompiledModel:
     """Compile an ONNX file, `zoo:NAME` or a Graph for `target` (the default: cuda if a GPU is visible, else llvm).
 
-    `pipeline` is a preset (O0..O3) or a TOML pipeline file (cnncompile.passes). A Graph
-    argument is copied, never changed. `progress(stage, done, total)` is told how far each
-    stage (import, passes, lowering, build) has come. Named like tvm.compile, which it wraps.
+    `pipeline` is a preset (O0..O3) or a TOML pipeline file (cnncompile.passes); for O3 the
+    target's passes follow (`target_pipeline`): each conv's algorithm, layout and tile by the
+    cost model, recorded in the model's `choices`. A Graph argument is copied, never changed.
+    `progress(stage, done, total)` is told how far each stage (import, passes, lowering,
+    build) has come. Named like tvm.compile, which it wraps.
 
     `tvm_default=True` skips our passes, lowerings and schedules and builds with TVM's own
     ONNX frontend and default pipeline instead (`pipeline` is then ignored; the model
     records "tvm-default"): the baseline to compare against, far slower on CPU.
+
+    `tuning` (cnncompile.tuning) first measures the conv workloads the tuning cache lacks, as
+    the pipeline leaves them, within its budget; the pipeline's choices then come from the cache.
     """
     spec = parse_target(target)
     progress("import", 0, 1)
@@ -83,14 +100,18 @@ def compile(model: Graph | str | os.PathLike, target: str | TargetSpec | None = 
         progress("build", 1, 1)
         return CompiledModel(executable, spec, Signature.of(graph), Provenance(source, digest, TVM_DEFAULT), graph)
     progress("passes", 0, 1)
-    optimized = optimize(graph, pipeline)
+    steps = target_pipeline(pipeline, spec, None if tuning is None else tuning.cache_path).steps()
+    if tuning is not None and tuning.measure:
+        tune_graph(run_pipeline(graph.copy(), target_pipeline(pipeline, spec).steps()).graph, spec, tuning)
+    run = run_pipeline(graph, steps)
+    optimized = run.graph
     progress("passes", 1, 1)
     lowered = lower_graph(optimized, spec, lambda done, total: progress("lowering", done, total))
     progress("build", 0, 1)
     executable = build_module(lowered.module, spec)
     progress("build", 1, 1)
     return CompiledModel(executable, spec, Signature.of(optimized), Provenance(source, digest, pipeline),
-                         optimized, lowered.kernels)
+                         optimized, lowered.kernels, choices=choices_of(run))
 
 
 def load(directory: str | os.PathLike) -> CompiledModel:

@@ -118,6 +118,7 @@ def cmd_compile(args: argparse.Namespace) -> int:
     import time
 
     from cnncompile.api import compile as compile_model
+    from cnncompile.selection.explain import choices_as_json, format_choices
     from cnncompile.tools.models import parse_input_shape
     from cnncompile.tools.progress import ProgressBar
 
@@ -126,7 +127,8 @@ def cmd_compile(args: argparse.Namespace) -> int:
     start = time.perf_counter()
     try:
         model = compile_model(args.model, args.target, args.pipeline,
-                              dict(parse_input_shape(s) for s in args.input_shape), progress, args.tvm_default)
+                              dict(parse_input_shape(s) for s in args.input_shape), progress, args.tvm_default,
+                              _tuning(args))
     finally:
         progress.close()
     path = model.save(args.output)
@@ -135,13 +137,37 @@ def cmd_compile(args: argparse.Namespace) -> int:
     # TVM's default path fuses and names its own kernels; only ours are counted
     kernels = None if model.kernels is None else len({k.symbol for k in model.kernels})
     if args.json:
+        explained = {"choices": choices_as_json(model.choices, model.graph)} if args.explain else {}
         print(json.dumps({"artifact": str(path), "target": str(model.target), "pipeline": pipeline,
-                          "nodes": len(model.graph.nodes), "kernels": kernels, "seconds": round(seconds, 3)}))
+                          "nodes": len(model.graph.nodes), "kernels": kernels, "seconds": round(seconds, 3),
+                          **explained}))
     else:
         built = f"{len(model.graph.nodes)} nodes" + ("" if kernels is None else f", {kernels} distinct kernels")
         label = pipeline if args.tvm_default else f"-p {pipeline}"
+        if args.explain:
+            print(format_choices(model.choices, model.graph))
         print(f"compiled {args.model} for {model.target} ({label}): {built} in {seconds:.1f} s -> {path}")
     return 0
+
+
+def _tuning(args: argparse.Namespace):
+    """The TuningOptions of compile's flags: --tune measures (then uses the cache), --tuning-cache alone only reads it."""
+    if not (args.tune or args.tuning_cache or args.rpc or args.key or args.tune_budget):
+        return None
+    if not args.tune and (args.rpc or args.key or args.tune_budget):
+        raise CnnCompileError("--rpc, --key and --tune-budget only apply with --tune")
+    from cnncompile.tuning.budget import DEFAULT_BUDGET_SECONDS, parse_duration
+    from cnncompile.tuning.progress import TuneBar
+    from cnncompile.tuning.rpc import Tracker
+    from cnncompile.tuning.tuner import TuningOptions
+
+    if not args.tune and not os.path.exists(args.tuning_cache):
+        raise CnnCompileError(f"--tuning-cache '{args.tuning_cache}' does not exist; add --tune to measure into it")
+    if args.key and not args.rpc:
+        raise CnnCompileError("--key names the devices of an RPC tracker: give the tracker with --rpc HOST:PORT")
+    budget = parse_duration(args.tune_budget) if args.tune_budget else DEFAULT_BUDGET_SECONDS
+    rpc = Tracker.parse(args.rpc, args.key) if args.rpc else None
+    return TuningOptions(args.tuning_cache, bool(args.tune), budget, rpc, TuneBar())
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
@@ -189,19 +215,22 @@ def cmd_passes(args: argparse.Namespace) -> int:
     from dataclasses import asdict
 
     from cnncompile.passes import CATALOG, PRESETS
+    from cnncompile.passes.pipelines import TARGET_PASSES
 
     if args.json:
         passes = {name: {"description": info.description, "options": asdict(info.options()) if info.options else {}}
                   for name, info in CATALOG.items()}
         # option defaults hold enums (activations), written as their values
-        print(json.dumps({"passes": passes, "presets": PRESETS}, default=lambda member: member.value))
+        print(json.dumps({"passes": passes, "presets": PRESETS, "target_passes": TARGET_PASSES},
+                         default=lambda member: member.value))
         return 0
     width = max(map(len, CATALOG))
     for name, info in CATALOG.items():
         print(f"{name:<{width}}  {info.description}")
     print("\npresets:")
     for name, passes in PRESETS.items():
-        print(f"  {name}  {', '.join(passes) or '(import only)'}")
+        targeted = f"; compiled for a target, then {', '.join(TARGET_PASSES[name])}" if name in TARGET_PASSES else ""
+        print(f"  {name}  {', '.join(passes) or '(import only)'}{targeted}")
     return 0
 
 
@@ -220,8 +249,11 @@ def cmd_compare(args: argparse.Namespace) -> int:
     backend = {}
     if args.target:
         from cnncompile.api import compile as compile_model
+        from cnncompile.backends.tvm.target import parse_target
 
-        # Each graph arrives optimized: O0 only lowers and builds it.
+        # Each pipeline as a compile for the target runs it (O3 with the target's algorithm and
+        # layout passes); each graph then arrives optimized: O0 only lowers and builds it.
+        pipelines = [p.for_target(parse_target(args.target)) for p in pipelines]
         backend = {"backend": lambda optimized: compile_model(optimized, args.target, "O0").run,
                    "backend_name": f"TVM ({args.target})"}
     comparison = compare(args.model, graph, pipelines, runs=args.runs, seed=args.seed, verify=args.verify,
@@ -281,6 +313,23 @@ def build_parser() -> argparse.ArgumentParser:
     compile_.add_argument("--tvm-default", action="store_true",
                           help="for comparison: build with TVM's relax ONNX frontend and default pipeline instead "
                                "of cnncompile's passes and schedules (-p is ignored; slow on CPU)")
+    compile_.add_argument("--explain", action="store_true",
+                          help="print, per conv, the chosen algorithm, layout and tile, whether the cost model or a "
+                               "measurement chose it, every alternative's estimated or measured time, and why the "
+                               "other algorithms do not apply (with --json: a 'choices' list)")
+    tune = compile_.add_argument_group("tuning (measured choice of each conv's algorithm, layout and tile)")
+    tune.add_argument("--tune", action="store_true",
+                      help="measure the candidates of every conv workload the tuning cache lacks, store them, and "
+                           "compile with the fastest (shows progress and an ETA on a terminal)")
+    tune.add_argument("--tune-budget", metavar="DURATION",
+                      help="time limit for --tune, e.g. 90s, 10m, 1h (default 10m); workloads not reached keep "
+                           "the cost model's choice")
+    tune.add_argument("--tuning-cache", metavar="FILE",
+                      help="the tuning cache (default ~/.cache/cnncompile/tuning.json, under $XDG_CACHE_HOME if "
+                           "set); without --tune, compile with its measurements, measuring nothing")
+    tune.add_argument("--rpc", metavar="HOST:PORT",
+                      help="with --tune: measure on the devices registered with this TVM RPC tracker, in parallel")
+    tune.add_argument("--key", metavar="NAME", help="with --rpc: the key the RPC servers registered under")
     compile_.add_argument("--json", action="store_true", help="print one JSON object")
     compile_.set_defaults(handler=cmd_compile)
 

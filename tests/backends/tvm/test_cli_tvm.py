@@ -46,7 +46,8 @@ def test_compile_writes_library_manifest_and_graph(artifact, model_path):
     assert manifest["target"]["device"] == "llvm" and set(manifest["versions"]) >= {"tvm", "cnncompile"}
     assert manifest["source_sha256"] == hashlib.sha256(model_path.read_bytes()).hexdigest()
     optimized = cnncompile.load_onnx(str(artifact / "model.onnx"))
-    assert [n.op.name for n in optimized.nodes] == ["Conv", "Relu"]  # FusedConv, spelled out for ONNX
+    # FusedConv spelled out for ONNX, then the LayoutTransform of its NCHW4c output back to NCHW as Identity
+    assert [n.op.name for n in optimized.nodes] == ["Conv", "Relu", "Identity"]
 
 
 def test_run_artifact_matches_the_reference(artifact, model_path, data, tmp_path, capsys):

@@ -1,0 +1,144 @@
+"""The measuring loop: a tuned compile, then a compile from the cache; budgets; interruptions; failures."""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+import pytest
+import tvm_ffi
+
+from cnncompile.algorithms.applicability import ConvAlgorithm, ConvSpec
+from cnncompile.api import compile as compile_model
+from cnncompile.backends.reference import run_reference
+from cnncompile.backends.tvm.module import lower_graph
+from cnncompile.backends.tvm.target import host_cpu
+from cnncompile.frontends.dsl import Conv, Relu, Sequential
+from cnncompile.ir.types import DType, TensorType
+from cnncompile.selection.candidates import Candidate, candidates
+from cnncompile.selection.select import MEASURED
+from cnncompile.tuning import tuner
+from cnncompile.tuning.cache import Result, TuningCache
+from cnncompile.tuning.measure import LocalDevice, measure
+from cnncompile.tuning.tuner import TuneReport, TuningOptions, tune, workloads
+
+# Three distinct small workloads (a strided 3x3, a 1x1, a wider strided 3x3), ~40 candidates in all.
+MODEL = Sequential(Conv(8, 3, stride=2, pad=1), Relu(), Conv(8, 1), Relu(), Conv(16, 3, stride=2, pad=1))
+SHAPE = (1, 4, 17, 17)
+
+
+class Recorder:
+    """Tuning progress that keeps what it is told."""
+
+    def __init__(self):
+        self.statuses, self.report = [], None
+
+    def __call__(self, status):
+        self.statuses.append(status)
+
+    def finish(self, report: TuneReport):
+        self.report = report
+
+
+def test_workloads_are_distinct_and_heaviest_first():
+    graph = Sequential(Conv(8, 1), Conv(8, 1), Conv(16, 3, pad=1), Conv(16, 1)).build((1, 8, 6, 6))
+    found = workloads(graph)
+    # 8->16 3x3: 41472 MACs; 16->16 1x1: 9216; the two 8->8 1x1: 2 x 2304
+    assert [(w.spec.out_channels, w.spec.kernel, len(w.nodes)) for w in found] == [
+        (16, (3, 3), 1), (16, (1, 1), 1), (8, (1, 1), 2)]
+    assert [w.macs for w in found] == sorted((w.macs for w in found), reverse=True)
+
+
+def test_a_second_compile_with_the_cache_is_10x_faster_and_builds_the_same_kernels(tmp_path, monkeypatch):
+    graph = MODEL.build(SHAPE)
+    first = Recorder()
+    start = time.perf_counter()
+    tuned = compile_model(graph, "llvm", tuning=TuningOptions(tmp_path / "tuning.json", progress=first))
+    tuning_seconds = time.perf_counter() - start
+    assert len(first.report.tuned) == 3 and first.report.measured >= 20
+
+    def no_measuring(*args, **kwargs):
+        raise AssertionError("a compile with a complete cache measured a candidate")
+
+    monkeypatch.setattr(tuner, "measure", no_measuring)
+    second = Recorder()
+    start = time.perf_counter()
+    cached = compile_model(graph, "llvm", tuning=TuningOptions(tmp_path / "tuning.json", progress=second))
+    cached_seconds = time.perf_counter() - start
+    print(f"\ntuning compile {tuning_seconds:.2f} s ({first.report.measured} measurements), "
+          f"compile from the cache {cached_seconds:.2f} s: {tuning_seconds / cached_seconds:.1f}x")
+
+    assert second.report.measured == 0 and len(second.report.cached) == 3
+    assert cached_seconds * 10 <= tuning_seconds
+    assert [(c.node, c.chosen, c.source) for c in tuned.choices] == [(c.node, c.chosen, c.source)
+                                                                      for c in cached.choices]
+    assert {c.source for c in cached.choices} == {MEASURED}
+    cache = TuningCache(tmp_path / "tuning.json")
+    assert [c.chosen for c in cached.choices] == [cache.lookup(c.spec, host_cpu()).best for c in cached.choices]
+    kernels = [tvm_ffi.structural_hash(lower_graph(m.graph, host_cpu()).module) for m in (tuned, cached)]
+    assert kernels[0] == kernels[1]
+    x = np.random.default_rng(0).standard_normal(SHAPE).astype(np.float32)
+    (name,) = [v.name for v in graph.inputs]
+    (reference,) = run_reference(graph, {name: x}, dtype="float64").values()
+    (out,) = cached.run({name: x}).values()
+    assert np.max(np.abs(out - reference)) / max(np.max(np.abs(reference)), 1e-6) < 1e-4
+
+
+def fake_measure(seconds: float, calls: list):
+    """A measurement that takes `seconds` and times the candidate by its position in the list."""
+    def run(spec, candidate, target, device, build_lock=None):
+        calls.append((spec, candidate))
+        time.sleep(seconds)
+        return Result(1e-3 / (1 + len(calls)), device.name)
+    return run
+
+
+def test_the_budget_is_respected_and_the_rest_reported(tmp_path, monkeypatch):
+    calls: list = []
+    monkeypatch.setattr(tuner, "measure", fake_measure(0.1, calls))
+    graph = MODEL.build(SHAPE)
+    cache = TuningCache(tmp_path / "tuning.json")
+    start = time.monotonic()
+    report = tune(graph, host_cpu(), cache, budget_seconds=1.0)
+    elapsed = time.monotonic() - start
+    assert elapsed <= 1.0 + 0.1 + 0.05  # stops when less than one measurement's time is left
+    assert 5 <= report.measured <= 10 and report.measured == len(calls)
+    heaviest = workloads(graph)[0].spec
+    assert {spec for spec, _ in calls} == {heaviest} and report.partial == [heaviest]
+    assert len(report.untuned) == 2 and "budget ran out" in report.summary()
+    stored = cache.lookup(heaviest, host_cpu())
+    assert not stored.complete and len(stored.results) == report.measured
+
+
+def test_an_interrupted_run_keeps_its_work_and_the_next_resumes(tmp_path, monkeypatch):
+    calls: list = []
+    measured = fake_measure(0.0, calls)
+
+    def interrupted(*args, **kwargs):
+        if len(calls) == 3:
+            raise KeyboardInterrupt
+        return measured(*args, **kwargs)
+
+    monkeypatch.setattr(tuner, "measure", interrupted)
+    graph = MODEL.build(SHAPE)
+    cache = TuningCache(tmp_path / "tuning.json")
+    with pytest.raises(KeyboardInterrupt):
+        tune(graph, host_cpu(), cache, budget_seconds=60)
+    heaviest = workloads(graph)[0].spec
+    assert len(cache.lookup(heaviest, host_cpu()).results) == 3
+
+    monkeypatch.setattr(tuner, "measure", measured)
+    report = tune(graph, host_cpu(), cache, budget_seconds=60)
+    planned = sum(len(candidates(w.spec, host_cpu())) for w in workloads(graph))
+    assert len(calls) == planned and len(set(calls)) == planned  # nothing measured twice
+    assert len(report.tuned) == 3 and all(cache.lookup(w.spec, host_cpu()).complete for w in workloads(graph))
+
+
+def test_a_candidate_that_does_not_build_is_recorded_with_its_reason():
+    spec = ConvSpec.of(TensorType((1, 16, 6, 6), DType.FLOAT32), TensorType((16, 16, 3, 3), DType.FLOAT32),
+                       pads=(1, 1, 1, 1))
+    device = LocalDevice(host_cpu())
+    good = measure(spec, Candidate(ConvAlgorithm.DIRECT), host_cpu(), device)
+    bad = measure(spec, Candidate(ConvAlgorithm.DIRECT, None, (3, 1, 1)), host_cpu(), device)
+    assert good.ok and 0 < good.seconds < 0.1
+    assert not bad.ok and bad.error.startswith("build failed:") and "tile" in bad.error
