@@ -1,0 +1,115 @@
+"""cnncompile on this CPU against onnxruntime, batch 1 and 8, float32: the targets of issue 7.
+
+For each zoo model (random He-initialised weights, BN statistics calibrated; the zoo's
+published input size unless --size is given) and each batch size: compile with -p O3 for
+LLVM on this CPU (algorithms and layouts picked by the cost model), and, when
+--tuning-cache names a cache filled by `cnncompile compile --tune`, once more with the
+measured choices; export the graph to ONNX for onnxruntime (2 intra-op threads, all graph
+optimizations, no spinning threads); then time the contenders alternately in one process,
+round by round (timing here drifts 30-50% between minutes), and print medians with
+min/max, the ratio to onnxruntime (goal: at or below 1.0 with the cost model alone,
+clearly below after tuning), each contender's end-to-end error against the float64
+reference, and the achieved GFLOP/s against this machine's sgemm peak (numpy's BLAS on a
+large square float32 product, measured in the same run with the same thread count).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import time
+
+import numpy as np
+
+import cnncompile
+from cnncompile.numerics import relative_error
+from cnncompile.tools.inspect import summarize
+from cnncompile.tools.models import load_model, random_inputs
+from cnncompile.tools.peers import onnxruntime_session
+from cnncompile.tuning.budget import parse_duration
+from cnncompile.tuning.tuner import TuningOptions
+
+MODELS = ["resnet18", "resnet50", "mobilenet_v2", "vgg16", "densenet121"]
+
+
+def timed(run) -> float:
+    start = time.perf_counter()
+    run()
+    return (time.perf_counter() - start) * 1e3
+
+
+def sgemm_peak_gflops(size: int = 2048, repeats: int = 7) -> float:
+    """The best of a few float32 size x size products: what this machine's BLAS reaches."""
+    rng = np.random.default_rng(0)
+    a, b = (rng.standard_normal((size, size)).astype(np.float32) for _ in range(2))
+    a @ b
+    best = min(timed(lambda: a @ b) for _ in range(repeats)) / 1e3
+    return 2 * size ** 3 / best / 1e9
+
+
+def bench_model(name: str, batch: int, size: int | None, rounds: int, threads: int, tuning: TuningOptions | None,
+                peak: float) -> None:
+    graph = load_model(f"zoo:{name}")
+    height, width = (size, size) if size else graph.inputs[0].type.shape[2:]
+    graph = load_model(f"zoo:{name}", {graph.inputs[0].name: (batch, 3, height, width)})
+    inputs = random_inputs(graph)
+    gold = cnncompile.run_reference(graph, inputs, dtype="float64")
+    flops = summarize(graph).totals.flops
+    start = time.perf_counter()
+    contenders = {"cnncompile O3": cnncompile.compile(graph, target="llvm", pipeline="O3")}
+    compile_seconds = time.perf_counter() - start
+    if tuning is not None:
+        start = time.perf_counter()
+        contenders["cnncompile tuned"] = cnncompile.compile(graph, target="llvm", pipeline="O3", tuning=tuning)
+        print(f"{name} batch {batch}: tuned compile {time.perf_counter() - start:.1f} s", flush=True)
+    session = onnxruntime_session(cnncompile.to_onnx(graph), threads)
+    feeds = {v.name: inputs[v.name] for v in graph.inputs}
+    names = [v.name for v in graph.outputs]
+    runs = {label: (lambda model=model: model.run(inputs)) for label, model in contenders.items()}
+    runs["onnxruntime"] = lambda: dict(zip(names, session.run(None, feeds)))
+    errors = {label: max(relative_error(run()[n], gold[n]) for n in names) for label, run in runs.items()}
+    times: dict[str, list[float]] = {label: [] for label in runs}
+    for _ in range(rounds):
+        for label, run in runs.items():
+            times[label].append(timed(run))
+    median = {label: statistics.median(samples) for label, samples in times.items()}
+    shape = "x".join(map(str, graph.inputs[0].type.shape))
+    print(f"\n{name} {shape} ({flops / 1e9:.2f} GFLOP): O3 compile {compile_seconds:.1f} s")
+    for label, samples in times.items():
+        gflops = flops / (median[label] / 1e3) / 1e9
+        print(f"  {label:<16} {median[label]:9.2f} ms  (min {min(samples):.2f}, max {max(samples):.2f})  "
+              f"{gflops:6.1f} GFLOP/s = {gflops / peak:4.0%} of sgemm peak  error {errors[label]:.1e}")
+    for label in contenders:
+        print(f"  {label} / onnxruntime = {median[label] / median['onnxruntime']:.2f}x")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("models", nargs="*", default=MODELS)
+    parser.add_argument("--batch", type=int, action="append", help="batch sizes (default: 1 and 8)")
+    parser.add_argument("--size", type=int, help="input height and width (default: the zoo's)")
+    parser.add_argument("--rounds", type=int, default=10, help="alternating rounds per contender")
+    parser.add_argument("--threads", type=int, default=2, help="threads for onnxruntime, TVM and BLAS")
+    parser.add_argument("--tuning-cache", metavar="FILE", help="also time the choices measured into FILE")
+    parser.add_argument("--tune", metavar="BUDGET", help="first measure what FILE lacks, within BUDGET per model "
+                        "and batch (e.g. 5m), as `cnncompile compile --tune` does")
+    args = parser.parse_args()
+    if args.tune and not args.tuning_cache:
+        parser.error("--tune needs --tuning-cache FILE")
+    tuning = None
+    if args.tuning_cache:
+        tuning = TuningOptions(cache=args.tuning_cache, measure=bool(args.tune),
+                               **({"budget_seconds": parse_duration(args.tune)} if args.tune else {}))
+    os.environ.setdefault("TVM_NUM_THREADS", str(args.threads))
+    # Idle onnxruntime and TVM workers must not busy-wait on the cores the other is about to use.
+    os.environ.setdefault("TVM_THREAD_POOL_SPIN_COUNT", "0")
+    peak = sgemm_peak_gflops()
+    print(f"sgemm peak (numpy BLAS, float32 2048^3): {peak:.1f} GFLOP/s; medians of {args.rounds} alternating rounds")
+    for name in args.models:
+        for batch in args.batch or [1, 8]:
+            bench_model(name, batch, args.size, args.rounds, args.threads, tuning, peak)
+
+
+if __name__ == "__main__":
+    main()
