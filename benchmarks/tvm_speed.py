@@ -12,16 +12,17 @@ float64 reference (float32 rounding compounds with depth; per-layer numerics are
 `cnncompile validate`'s job), and the ratios issue 6 targets: O3 at least 100x faster
 than TVM's default pipeline, within 1.5x of onnxruntime, ResNet-50 compiled in under 60 s.
 
-Recorded (AMD EPYC, AVX2 only, 2 cores; medians of 10 rounds, TVM default of 3; TVM's
-and onnxruntime's idle threads both told not to spin). Timing in one process is noisy:
-an earlier run with TVM's workers spinning measured O3/onnxruntime at 1.08x, 0.84x, 2.02x
-and 1.15x; in separate processes ResNet-50 ran at 86 ms (O3) against 58 ms (onnxruntime).
+Recorded (AMD EPYC, znver4 with AVX-512 hidden, 2 cores; medians of 8 rounds, TVM default
+of 3; idle threads not spinning), after the algorithm and layout selection of issue 7:
 
     model         O3 compile   O3 ms   O0 ms   onnxruntime ms   TVM default ms   TVM default / O3   O3 / ort
-    resnet18         6.3 s      40.3    37.0        29.4            2466             61x            1.37x
-    resnet50         4.7 s     128.0   130.6        94.3            5222             41x            1.36x
-    mobilenet_v2     2.9 s      20.2    20.5         8.1             253             13x            2.50x
-    vgg16           13.0 s     294.5   278.8       223.1           23152             79x            1.32x
+    resnet18         5.5 s      28.4    29.2        22.9            2372             84x            1.24x
+    resnet50         2.5 s      68.7    84.8        58.6            5044             73x            1.17x
+    mobilenet_v2     2.2 s       8.0    14.0         7.3             230             29x            1.09x
+    vgg16           12.5 s     172.9   218.6       198.5           22263            129x            0.87x
+
+TVM's default pipeline runs MobileNetV2 at 230 ms: 100x would ask for 2.3 ms, 270 GFLOP/s
+on this 2-core machine, above its sgemm peak (~170 GFLOP/s).
 """
 
 from __future__ import annotations
