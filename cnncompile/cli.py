@@ -336,8 +336,9 @@ def build_parser() -> argparse.ArgumentParser:
     validate = commands.add_parser(
         "validate", help="compile a model and check it against the float64 reference (exit 1 on failure)",
         description="Compares the compiled model's outputs with the float64 reference on random inputs (or "
-                    "--input files). Beyond the float32 tolerance end to end, every node is re-run on its gold "
-                    "inputs and judged on its own; the first node that fails is named.")
+                    "--input files). Beyond the tolerance end to end (float32's, or the looser one of a Winograd or FFT "
+                    "conv in the build), every node is re-run on its gold inputs and judged on its own, by its "
+                    "algorithm's tolerance; the first node that fails is named.")
     _add_model_args(validate)
     _add_target_args(validate)
     validate.add_argument("--input", action="append", default=[], metavar="NAME=FILE.npy",
