@@ -106,6 +106,21 @@ def nchwc(block: int) -> Layout:
     return Layout(LayoutKind.NCHWC, block)
 
 
+# A block narrower than this leaves a CPU kernel's vectors mostly empty.
+MIN_BLOCK = 4
+
+
+def channel_block(channels: tuple[int, ...], lanes: int) -> int | None:
+    """The NCHWc block for feature maps of these channel counts on a `lanes`-wide SIMD target: the
+    largest of lanes, lanes/2, ... >= MIN_BLOCK dividing every count; None if none does."""
+    block = lanes
+    while block >= MIN_BLOCK:
+        if all(c % block == 0 for c in channels):
+            return block
+        block //= 2
+    return None
+
+
 @dataclass(frozen=True)
 class TensorType:
     """A tensor's logical shape (channels first, as ONNX has it), element type and storage layout.

@@ -49,7 +49,7 @@ import networkx as nx
 from cnncompile.algorithms.applicability import why_not_layout
 from cnncompile.errors import ShapeError
 from cnncompile.ir.graph import Graph, Node, Value
-from cnncompile.ir.types import NHWC, Layout, LayoutKind, TensorType, nchwc, storage
+from cnncompile.ir.types import NHWC, Layout, LayoutKind, TensorType, channel_block, nchwc, storage
 from cnncompile.ops.fused import FusedConv
 from cnncompile.ops.layout import LayoutTransform, LayoutTransformAttrs
 from cnncompile.passes.rewrite import RewriteLog
@@ -77,12 +77,8 @@ class LayoutOptions:
             return None
         if self.layout is LayoutKind.NHWC:
             return NHWC
-        block = self.lanes
-        while block >= 4:
-            if t.shape[1] % block == 0:
-                return nchwc(block)
-            block //= 2
-        return None
+        block = channel_block((t.shape[1],), self.lanes)
+        return None if block is None else nchwc(block)
 
 
 def _carries(node: Node, position: int) -> bool:

@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING
 from cnncompile.algorithms.applicability import ConvAlgorithm, ConvSpec, applicable
 from cnncompile.backends.tvm.tiling import ConvTile, conv_tiles
 from cnncompile.errors import CnnCompileError
-from cnncompile.ir.types import NCHW, NHWC, Layout, LayoutKind, nchwc
+from cnncompile.ir.types import NCHW, NHWC, Layout, LayoutKind, channel_block, nchwc
 from cnncompile.ops.fused import FusedConvAttrs
 
 if TYPE_CHECKING:
@@ -34,7 +34,6 @@ if TYPE_CHECKING:
 # How many of `conv_tiles`' next-best tiles a candidate list offers besides the default: enough for
 # tuning to find a better one where the heuristic misjudges, few enough to measure quickly.
 TILES_PER_LAYOUT = 3
-MIN_BLOCK = 4
 _ANY_LAYOUT = (ConvAlgorithm.DIRECT, ConvAlgorithm.DEPTHWISE, ConvAlgorithm.GEMM_1X1)
 # The algorithms whose CPU kernels keep a register tile of (output-channel vectors x rows x cols).
 _TILED = (ConvAlgorithm.DIRECT, ConvAlgorithm.GEMM_1X1)
@@ -86,16 +85,6 @@ def parse_layout(text: str, where: str = "") -> Layout | None:
     return nchwc(int(blocked.group(1)))
 
 
-def block_for(channels: tuple[int, ...], lanes: int) -> int | None:
-    """The largest of lanes, lanes/2, ... >= 4 dividing every count in `channels`; None if none does."""
-    block = lanes
-    while block >= MIN_BLOCK:
-        if all(c % block == 0 for c in channels):
-            return block
-        block //= 2
-    return None
-
-
 def layouts(algorithm: ConvAlgorithm, spec: ConvSpec, target: TargetSpec) -> list[Layout | None]:
     """The layouts `algorithm` may produce `spec`'s output in on `target`, NCHW first.
 
@@ -106,7 +95,7 @@ def layouts(algorithm: ConvAlgorithm, spec: ConvSpec, target: TargetSpec) -> lis
     if spec.group != 1 and not (spec.group == spec.in_channels == spec.out_channels):
         return [None]
     found: list[Layout | None] = [None, NHWC]
-    block = block_for((spec.in_channels, spec.out_channels), target.vector_lanes)
+    block = channel_block((spec.in_channels, spec.out_channels), target.vector_lanes)
     if block is not None:
         found.append(nchwc(block))
     return found

@@ -38,11 +38,11 @@ from typing import TYPE_CHECKING
 
 from cnncompile.algorithms.applicability import ConvAlgorithm, ConvSpec
 from cnncompile.backends.tvm.tiling import MIN_ACCUMULATORS, ConvTile, conv_tiles
-from cnncompile.ir.types import LayoutKind
+from cnncompile.ir.types import LayoutKind, channel_block
 from cnncompile.selection.calibration import (
     CPU_EFFICIENCY, CPU_EFFICIENCY_TRANSFORMS, GPU_EFFICIENCY, GPU_EFFICIENCY_TRANSFORMS, UNTILED,
 )
-from cnncompile.selection.candidates import Candidate, block_for
+from cnncompile.selection.candidates import Candidate
 
 if TYPE_CHECKING:
     from cnncompile.backends.tvm.target import TargetSpec
@@ -243,8 +243,8 @@ def transform_bytes(candidate: Candidate, spec: ConvSpec, machine: Machine) -> f
                                                      and candidate.layout.kind is LayoutKind.NCHWC):
         return 0.0
     x, _, y = _tensor_bytes(spec)
-    blocked_in = block_for((spec.in_channels,), machine.lanes) is not None
-    blocked_out = block_for((spec.out_channels,), machine.lanes) is not None
+    blocked_in = channel_block((spec.in_channels,), machine.lanes) is not None
+    blocked_out = channel_block((spec.out_channels,), machine.lanes) is not None
     return 2 * (x * blocked_in + y * blocked_out)
 
 

@@ -13,9 +13,9 @@ from hypothesis import strategies as st
 from cnncompile.algorithms.applicability import ConvAlgorithm, applicable, why_not, why_not_layout
 from cnncompile.backends.tvm.tiling import SPARE_REGISTERS, registers
 from cnncompile.errors import CnnCompileError
-from cnncompile.ir.types import NHWC, LayoutKind, TensorType, nchwc
+from cnncompile.ir.types import NHWC, LayoutKind, TensorType, channel_block, nchwc
 from cnncompile.ops.fused import FusedConvAttrs
-from cnncompile.selection.candidates import Candidate, apply_candidate, block_for, candidates
+from cnncompile.selection.candidates import Candidate, apply_candidate, candidates
 from selection_harness import AVX2, AVX512, CUDA, conv_specs, spec_of
 
 @settings(max_examples=150, deadline=None)
@@ -52,10 +52,10 @@ def test_a_resnet_layer_on_avx2():
 
 
 def test_block_is_the_largest_power_of_two_dividing_both_channel_counts():
-    assert block_for((24, 48), 8) == 8
-    assert block_for((24, 12), 8) == 4
-    assert block_for((64, 64), 16) == 16
-    assert block_for((3, 64), 8) is None
+    assert channel_block((24, 48), 8) == 8
+    assert channel_block((24, 12), 8) == 4
+    assert channel_block((64, 64), 16) == 16
+    assert channel_block((3, 64), 8) is None
     depthwise = spec_of(c=24, o=24, group=24)
     assert nchwc(8) in {c.layout for c in candidates(depthwise, AVX2)}
 

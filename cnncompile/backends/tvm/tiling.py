@@ -14,6 +14,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from cnncompile.errors import AttrError
+
 # An FMA's latency (4 cycles) times the two FMA pipes: fewer independent accumulators stall.
 MIN_ACCUMULATORS = 8
 # Besides the accumulators and the `vectors` weight registers: a broadcast input and one spare,
@@ -34,6 +36,13 @@ class ConvTile:
     @property
     def loads_per_fma(self) -> float:
         return (self.vectors + self.rows * self.cols) / self.accumulators
+
+
+def requested_tile(tile: tuple[int, ...]) -> ConvTile:
+    """A FusedConv's attrs.tile, chosen by tuning, as a ConvTile: three positive numbers."""
+    if len(tile) != 3 or min(tile) < 1:
+        raise AttrError(f"tile {list(tile)} must be three positive numbers (vectors, rows, cols)")
+    return ConvTile(*tile)
 
 
 def registers(lanes: int) -> int:

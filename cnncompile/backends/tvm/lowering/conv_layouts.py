@@ -33,7 +33,7 @@ from cnncompile.backends.tvm.kernel import CONV_STAGE, Call, Kernel, KernelKind,
 from cnncompile.backends.tvm.lowering.activations import activation
 from cnncompile.backends.tvm.lowering.common import const
 from cnncompile.backends.tvm.lowering.layouts import logical_index, pad_spatial, physical_index, physical_shape
-from cnncompile.backends.tvm.tiling import ConvTile, conv_tiles, vector_width
+from cnncompile.backends.tvm.tiling import ConvTile, conv_tiles, requested_tile, vector_width
 from cnncompile.errors import AttrError
 from cnncompile.ir.types import Layout, LayoutKind, storage
 from cnncompile.ops.fused import Activation
@@ -242,8 +242,6 @@ def _fits(tile: ConvTile, conv: _Conv, lanes: int) -> str | None:
     span = tile.vectors * vector_width(inner, lanes)
     _, *rest = conv.out_shape
     rows, cols = (rest[1], rest[2]) if conv.layout.kind is LayoutKind.NCHWC else (rest[0], rest[1])
-    if min(tile.vectors, tile.rows, tile.cols) < 1:
-        return "every entry must be positive"
     if channels % span or (span % inner and inner % span):
         return f"{tile.vectors} vectors span {span} channels, which must divide {channels} and fit blocks of {inner}"
     if rows % tile.rows or cols % tile.cols:
@@ -256,9 +254,7 @@ def _tile(call: Call, conv: _Conv) -> ConvTile:
     lanes = call.lanes
     chosen = tuple(getattr(call.attrs, "tile", ()))
     if chosen:
-        if len(chosen) != 3:
-            raise AttrError(f"tile {list(chosen)} must be (vectors, rows, cols)")
-        tile = ConvTile(*chosen)
+        tile = requested_tile(chosen)
         reason = _fits(tile, conv, lanes)
         if reason is not None:
             raise AttrError(f"tile {list(chosen)} does not fit the conv: {reason}")

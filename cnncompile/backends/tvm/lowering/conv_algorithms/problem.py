@@ -12,7 +12,7 @@ from cnncompile.algorithms.applicability import ConvAlgorithm
 from cnncompile.backends.tvm.kernel import Call, shape_of
 from cnncompile.backends.tvm.lowering.common import const, zero_padded
 from cnncompile.backends.tvm.lowering.epilogue import Epilogue
-from cnncompile.backends.tvm.tiling import SPARE_REGISTERS, ConvTile, registers
+from cnncompile.backends.tvm.tiling import SPARE_REGISTERS, ConvTile, registers, requested_tile
 from cnncompile.errors import AttrError, CnnCompileError
 from cnncompile.ops.spatial import Window
 
@@ -77,9 +77,7 @@ def checked_tile(call: Call, vectorized: int, rows: int, cols: int) -> ConvTile:
     chosen = tuple(call.attrs.tile)
     if call.lanes is None:
         raise AttrError(f"tile {list(chosen)}: (vectors, rows, cols) register tiles are for CPU kernels")
-    if len(chosen) != 3 or min(chosen) < 1:
-        raise AttrError(f"tile {list(chosen)} must be three positive numbers (vectors, rows, cols)")
-    tile = ConvTile(*chosen)
+    tile = requested_tile(chosen)
     problems = []
     if vectorized % (tile.vectors * call.lanes):
         problems.append(f"{tile.vectors} vectors of {call.lanes} lanes do not divide {vectorized}")
