@@ -29,9 +29,8 @@ from cnncompile.ir.graph import Graph
 from cnncompile.ir.types import DType, TensorType
 from cnncompile.ops.fused import FusedConv, FusedConvAttrs
 from cnncompile.ops.layout import LayoutTransform
-from cnncompile.selection.calibration import CPU_EFFICIENCY_TRANSFORMS
 from cnncompile.selection.candidates import Candidate, apply_candidate, candidates
-from cnncompile.selection.cost import Machine, estimate, work
+from cnncompile.selection.cost import Machine, estimate, transform_efficiency, work
 
 # (name, input NCHW, output channels, kernel, stride, group)
 LAYERS = [
@@ -128,7 +127,7 @@ def main() -> None:
             kernel_only = est.seconds - est.transform_bytes / machine.bandwidth
             # the efficiency that makes the model's formula give the measured time
             compute = best - done.bytes / machine.bandwidth - done.stages * machine.launch \
-                - done.transform_flops / (machine.peak * CPU_EFFICIENCY_TRANSFORMS)
+                - done.transform_flops / (machine.peak * transform_efficiency(t.candidate, machine))
             implied = (done.flops - done.transform_flops) / (max(compute, 1e-9) * machine.peak)
             print(f"  {str(t.candidate):<22} {statistics.median(t.times) * 1e3:8.3f}m {best * 1e3:8.3f}m "
                   f"{direct_flops / best / 1e9:8.1f} {implied:7.3f} {est.efficiency:6.3f} {kernel_only * 1e3:8.3f}m")

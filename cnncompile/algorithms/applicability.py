@@ -122,9 +122,22 @@ def applicable(spec: ConvSpec) -> list[ConvAlgorithm]:
     return [a for a in ConvAlgorithm if why_not(a, spec) is None]
 
 
-# The algorithms whose kernels read and write blocked or channels-last feature maps; the
-# others transform their operands into matrices or tiles of their own and work from NCHW.
-_ANY_LAYOUT = frozenset({ConvAlgorithm.DIRECT, ConvAlgorithm.DEPTHWISE, ConvAlgorithm.GEMM_1X1})
+# The layouts each algorithm's kernels read and write feature maps in, besides NCHW: direct,
+# depthwise and 1x1 convs keep the output channels innermost in any of them; Winograd's
+# transforms vectorize over channel blocks; the others transform their operands into
+# matrices or tiles of their own and work from NCHW.
+_LAYOUTS: dict[ConvAlgorithm, frozenset[LayoutKind]] = {
+    ConvAlgorithm.DIRECT: frozenset({LayoutKind.NCHWC, LayoutKind.NHWC}),
+    ConvAlgorithm.DEPTHWISE: frozenset({LayoutKind.NCHWC, LayoutKind.NHWC}),
+    ConvAlgorithm.GEMM_1X1: frozenset({LayoutKind.NCHWC, LayoutKind.NHWC}),
+    ConvAlgorithm.WINOGRAD_F2X3: frozenset({LayoutKind.NCHWC}),
+    ConvAlgorithm.WINOGRAD_F4X3: frozenset({LayoutKind.NCHWC}),
+}
+
+
+def layout_kinds(algorithm: ConvAlgorithm) -> frozenset[LayoutKind]:
+    """The layouts besides NCHW that `algorithm`'s kernels store feature maps in."""
+    return _LAYOUTS.get(algorithm, frozenset())
 
 
 def why_not_layout(algorithm: ConvAlgorithm, layout: Layout | None, x: TensorType, y_shape: tuple[int, ...]) -> str | None:
@@ -137,8 +150,9 @@ def why_not_layout(algorithm: ConvAlgorithm, layout: Layout | None, x: TensorTyp
         if x.layout is not None and x.layout.kind is not LayoutKind.NCHW:
             return f"it writes NCHW but reads X in {x.layout}"
         return None
-    if algorithm not in _ANY_LAYOUT:
-        return f"{algorithm.value} works in NCHW only, not {layout}"
+    if layout.kind not in layout_kinds(algorithm):
+        kinds = sorted(kind.value for kind in layout_kinds(algorithm))
+        return f"{algorithm.value} works in {' or '.join(['NCHW', *kinds])} only, not {layout}"
     if not layout.holds(y_shape):
         return f"its output {list(y_shape)} cannot be stored as {layout}"
     if x.layout is not None and x.layout.kind not in (LayoutKind.NCHW, layout.kind):

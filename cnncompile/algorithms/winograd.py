@@ -96,7 +96,10 @@ def transform_weights(w: np.ndarray, m: int) -> np.ndarray:
     if w.ndim != 4 or w.shape[2] != w.shape[3]:
         raise ValueError(f"Winograd weights must be (O, C, r, r), got {list(w.shape)}")
     G = winograd_matrices(m, w.shape[2]).G
-    return np.einsum("ai,ocij,bj->aboc", G, w.astype(np.float64), G).astype(w.dtype)
+    r = w.shape[2]
+    taps = np.ascontiguousarray(w.astype(np.float64).transpose(2, 3, 0, 1)).reshape(r, -1)  # (r, r O C)
+    rows = (G @ taps).reshape(G.shape[0], r, -1)                                           # (a, r, O C)
+    return (G @ rows).reshape(G.shape[0], G.shape[0], *w.shape[:2]).astype(w.dtype)     # (a, a, O, C)
 
 
 def winograd_conv2d(x: np.ndarray, w: np.ndarray, m: int, pads_begin: tuple[int, ...],

@@ -16,6 +16,7 @@ rounds) on the layers that dominate the zoo; the value is the median over the la
     winograd_f4x3 NCHW     product .63 .63, with transforms .02                   .12  (see below)
     Winograd transforms    .0185 (solved with F(4,3)'s product from both layers)  .02
     depthwise NCHW/8c/NHWC .15 .15 / .48 .48 / .15 .29 (dw 32@112, 144@56)        .145 / .48 / .22
+    winograd NCHW8c        one efficiency for product and transforms (below)      .27 / .27
     fft NCHW               .04 (7x7 32->32 @28)                                   .04
     direct NCHW, untiled   .12 .06 on the depthwise layers: .45 of tiled          UNTILED .45
 
@@ -38,6 +39,19 @@ picks F(4,3) where the arithmetic saving is large: VGG-16's six 3x3 layers of 25
 channels at 56-14, and there it pays: VGG-16 at 224, batch 1, median 395 ms (min 352)
 against 510 ms (450) without Winograd, alternating runs. Tuning (cnncompile.tuning)
 measures Winograd wherever it might win.
+
+Winograd on blocked feature maps (lowering/conv_algorithms/winograd_nchwc.py) is another
+kernel: its transforms are vector operations on channel blocks, its per-point GEMM the
+direct NCHW8c register tile, and it needs no layout transform among NCHW8c neighbours.
+Measured against direct/NCHW8c on the same layers (kernels alone, best of 3, batch 1;
+the machine shared), direct / Winograd time was: 3x3 64@56 F(2,3) 1.7 F(4,3) 2.9,
+128@28 2.2 1.5, 256@14 1.6 2.3, 512@7 1.5 2.3, 128->32@56 1.7 2.4, 128->32@14 1.1 0.85.
+The product and the transforms at .27 each (direct/NCHW8c's .275: the same micro-kernel,
+and transforms that cost little next to it) reproduce those ratios within ~25% on the
+large layers and rank F(4,3) first on them; in a network the memory cost of its 4x larger
+transformed weights (charged by cost.Work.weight_bytes) moves layer 4 of a ResNet at
+batch 1 towards F(2,3) or direct. ResNet-18, batch 1: 19.3 ms against onnxruntime's
+25.8 (direct/NCHW8c everywhere: ~31 ms).
 
 With these the model's pick is the measured fastest kernel on 1x1 64->256
 (gemm_1x1/NCHW8c) and both depthwise layers (NCHW8c, direct or depthwise within 5%), and
@@ -73,11 +87,13 @@ CPU_EFFICIENCY: dict[tuple[ConvAlgorithm, LayoutKind], float] = {
     (A.IM2COL_GEMM, L.NCHW): 0.14,
     (A.WINOGRAD_F2X3, L.NCHW): 0.10,
     (A.WINOGRAD_F4X3, L.NCHW): 0.12,
+    (A.WINOGRAD_F2X3, L.NCHWC): 0.27,
+    (A.WINOGRAD_F4X3, L.NCHWC): 0.27,
     (A.FFT, L.NCHW): 0.04,
 }
 
-# Winograd's input and output tile transforms (cost.Work.transform_flops).
-CPU_EFFICIENCY_TRANSFORMS = 0.02
+# Winograd's input and output tile transforms (cost.Work.transform_flops), by the layout they work in.
+CPU_EFFICIENCY_TRANSFORMS: dict[LayoutKind, float] = {L.NCHW: 0.02, L.NCHWC: 0.27}
 GPU_EFFICIENCY_TRANSFORMS = 0.10
 
 # An NCHW direct or gemm_1x1 conv whose output channels do not fill SIMD vectors (or that reads

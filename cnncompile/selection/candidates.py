@@ -9,11 +9,11 @@ cache stores, so it has a stable text form that reads back:
 registers of output channels by rows x cols output pixels); no tile means the target's own
 heuristic (`conv_tile`), which is what the cost model assumes.
 
-On a CPU, the algorithms that read and write feature maps in any layout (direct, depthwise,
-gemm_1x1) are offered in NCHW, NHWC and one blocked NCHW{c}c, the block being the largest
-of lanes, lanes/2, ... (down to 4) that divides both the input and the output channels,
-so that the vector lane is the channel block. The others transform their operands into
-matrices or tiles of their own and work from NCHW. CUDA kernels here are NCHW only.
+On a CPU, each algorithm is offered in NCHW and in the other layouts its kernels store
+feature maps in (`applicability.layout_kinds`: NHWC for direct, depthwise and gemm_1x1, one
+blocked NCHW{c}c for those and Winograd), the block being the largest of lanes, lanes/2,
+... (down to 4) that divides both the input and the output channels, so that the vector
+lane is the channel block. CUDA kernels here are NCHW only.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ import re
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
-from cnncompile.algorithms.applicability import ConvAlgorithm, ConvSpec, applicable
+from cnncompile.algorithms.applicability import ConvAlgorithm, ConvSpec, applicable, layout_kinds
 from cnncompile.backends.tvm.tiling import ConvTile, conv_tiles
 from cnncompile.errors import CnnCompileError
 from cnncompile.ir.types import NCHW, NHWC, Layout, LayoutKind, channel_block, nchwc
@@ -34,7 +34,6 @@ if TYPE_CHECKING:
 # How many of `conv_tiles`' next-best tiles a candidate list offers besides the default: enough for
 # tuning to find a better one where the heuristic misjudges, few enough to measure quickly.
 TILES_PER_LAYOUT = 3
-_ANY_LAYOUT = (ConvAlgorithm.DIRECT, ConvAlgorithm.DEPTHWISE, ConvAlgorithm.GEMM_1X1)
 # The algorithms whose CPU kernels keep a register tile of (output-channel vectors x rows x cols).
 _TILED = (ConvAlgorithm.DIRECT, ConvAlgorithm.GEMM_1X1)
 
@@ -90,13 +89,14 @@ def layouts(algorithm: ConvAlgorithm, spec: ConvSpec, target: TargetSpec) -> lis
 
     Grouped convs other than depthwise stay in NCHW: a channel block would straddle groups.
     """
-    if target.is_gpu or algorithm not in _ANY_LAYOUT or len(spec.spatial) != 2:
+    kinds = layout_kinds(algorithm)
+    if target.is_gpu or not kinds or len(spec.spatial) != 2:
         return [None]
     if spec.group != 1 and not (spec.group == spec.in_channels == spec.out_channels):
         return [None]
-    found: list[Layout | None] = [None, NHWC]
+    found: list[Layout | None] = [None, *([NHWC] if LayoutKind.NHWC in kinds else [])]
     block = channel_block((spec.in_channels, spec.out_channels), target.vector_lanes)
-    if block is not None:
+    if block is not None and LayoutKind.NCHWC in kinds:
         found.append(nchwc(block))
     return found
 

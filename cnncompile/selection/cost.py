@@ -252,12 +252,17 @@ def estimate(candidate: Candidate, spec: ConvSpec, machine: Machine) -> Estimate
     done = work(candidate.algorithm, spec, machine.lanes)
     eff = efficiency(candidate, spec, machine)
     moved = transform_bytes(candidate, spec, machine)
-    compute = (done.flops - done.transform_flops) / (machine.peak * eff) \
-        + done.transform_flops / (machine.peak * _transform_efficiency(machine))
+    compute = (done.flops - done.transform_flops) / (machine.peak * eff)
+    if done.transform_flops:
+        compute += done.transform_flops / (machine.peak * transform_efficiency(candidate, machine))
     seconds = compute + done.bytes / machine.bandwidth + done.weight_bytes / machine.memory_bandwidth \
         + moved / machine.transform_bandwidth + done.stages * machine.launch
     return Estimate(candidate, seconds, done, eff, moved)
 
 
-def _transform_efficiency(machine: Machine) -> float:
-    return GPU_EFFICIENCY_TRANSFORMS if machine.is_gpu else CPU_EFFICIENCY_TRANSFORMS
+def transform_efficiency(candidate: Candidate, machine: Machine) -> float:
+    """The fraction of peak Winograd's tile transforms reach: vectorized over tiles in NCHW, over a
+    channel block in NCHWc."""
+    if machine.is_gpu:
+        return GPU_EFFICIENCY_TRANSFORMS
+    return CPU_EFFICIENCY_TRANSFORMS[LayoutKind.NCHW if candidate.layout is None else candidate.layout.kind]

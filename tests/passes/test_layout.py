@@ -149,11 +149,21 @@ def test_a_constant_residual_gets_a_laid_out_twin_not_a_runtime_transform():
 def test_an_algorithm_that_works_in_nchw_keeps_its_conv_there():
     graph = small_cnn()
     last = [n for n in graph.nodes if n.op is FusedConv][-1]
-    last.attrs = FusedConvAttrs(**{**attr_dict(last.attrs), "algorithm": ConvAlgorithm.WINOGRAD_F2X3})
+    last.attrs = FusedConvAttrs(**{**attr_dict(last.attrs), "algorithm": ConvAlgorithm.IM2COL_GEMM})
     before, after, _ = assigned(graph)
     assert [n.attrs.layout for n in after.nodes if n.op is FusedConv] == [N8C, N8C, None]
     # Its input and its residual go back to NCHW; everything after it stays there.
     assert [(n.attrs.layout, n.inputs[0].type.shape) for n in transforms(after)] == [(None, (1, 16, 6, 6))] * 2
+    assert_exact(before, after)
+
+
+def test_winograd_works_blocked_among_blocked_neighbours():
+    graph = small_cnn()
+    last = [n for n in graph.nodes if n.op is FusedConv][-1]
+    last.attrs = FusedConvAttrs(**{**attr_dict(last.attrs), "algorithm": ConvAlgorithm.WINOGRAD_F2X3})
+    before, after, _ = assigned(graph)
+    assert [n.attrs.layout for n in after.nodes if n.op is FusedConv] == [N8C, N8C, N8C]
+    assert len(transforms(after)) == 1
     assert_exact(before, after)
 
 

@@ -45,7 +45,8 @@ def test_every_candidate_applies_and_every_applicable_algorithm_has_one(spec, ta
 def test_a_resnet_layer_on_avx2():
     found = {str(c) for c in candidates(spec_of(c=64, o=64, size=(56, 56)), AVX2)}
     assert {"direct/NCHW", "direct/NHWC", "direct/NCHW8c", "im2col_gemm/NCHW", "winograd_f2x3/NCHW",
-            "winograd_f4x3/NCHW", "fft/NCHW"} <= found
+            "winograd_f4x3/NCHW", "winograd_f2x3/NCHW8c", "winograd_f4x3/NCHW8c", "fft/NCHW"} <= found
+    assert not any(s.startswith("winograd") and "NHWC" in s for s in found)
     assert not any(s.startswith(("gemm_1x1", "depthwise")) for s in found)
     assert not any(s.startswith(("winograd", "fft", "im2col")) and "NCHW/" in s for s in found), "tiles on NCHW-only"
     assert any(s.startswith("direct/NCHW8c/t") for s in found)

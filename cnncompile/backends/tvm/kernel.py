@@ -46,6 +46,7 @@ class KernelKind(enum.Enum):
     GEMM_BLOCKED = "gemm_blocked"  # GEMM with B packed in blocks of output columns (CPU)
     CONV_GEMM = "conv_gemm"  # a conv as one GEMM per group over (output channels x pixels), im2col or 1x1
     WINOGRAD = "winograd"    # Winograd F(m, 3): input transform, a GEMM per transform point, output transform
+    WINOGRAD_NCHWC = "winograd_nchwc"  # WINOGRAD with channel blocks innermost in every stage (NCHWc X and Y)
     FFT = "fft"              # DFTs per axis, a complex product with the kernel's spectrum, inverse DFTs
     POOL = "pool"            # a reduction over a small spatial window
     REDUCE = "reduce"        # reductions along axes (softmax, means, normalizations)

@@ -33,7 +33,9 @@ from cnncompile.algorithms.applicability import ConvAlgorithm
 from cnncompile.backends.tvm.kernel import CONV_STAGE, Call, Kernel, KernelKind, Lowering, shape_of
 from cnncompile.backends.tvm.lowering import conv_layouts
 from cnncompile.backends.tvm.lowering.common import const, zero_padded
-from cnncompile.backends.tvm.lowering.conv_algorithms import ConvProblem, checked_tile, lower_algorithm
+from cnncompile.backends.tvm.lowering.conv_algorithms import (
+    WINOGRAD_TILE, ConvProblem, checked_tile, lower_algorithm, lower_stored_winograd,
+)
 from cnncompile.backends.tvm.lowering.epilogue import Epilogue
 from cnncompile.backends.tvm.tiling import ConvTile, conv_tile
 from cnncompile.errors import AttrError
@@ -70,15 +72,17 @@ def _with_epilogue(conv: te.Tensor, bias: te.Tensor | None, residual: te.Tensor 
 
 
 def _forward(call: Call, kind: Activation = Activation.NONE, activation_attrs: object = None) -> Kernel:
-    if storage(call.out_types[0]) is not None:
-        return conv_layouts.lower(call, kind, activation_attrs)
     x, w, *rest = call.inputs
     bias = rest[0] if rest else None
     residual = rest[1] if len(rest) > 1 else None
     attrs = call.attrs
+    algorithm = getattr(attrs, "algorithm", ConvAlgorithm.DIRECT)
+    if storage(call.out_types[0]) is not None:
+        if algorithm in WINOGRAD_TILE:
+            return lower_stored_winograd(call, Epilogue(bias, residual, kind, activation_attrs), algorithm)
+        return conv_layouts.lower(call, kind, activation_attrs)
     window = resolve_window("Conv", shape_of(x)[2:], shape_of(w)[2:], attrs.strides, attrs.dilations,
                             attrs.pads, attrs.auto_pad)
-    algorithm = getattr(attrs, "algorithm", ConvAlgorithm.DIRECT)
     if algorithm is not ConvAlgorithm.DIRECT:
         epilogue = Epilogue(bias, residual, kind, activation_attrs)
         return lower_algorithm(algorithm, ConvProblem(call, x, w, window, epilogue))

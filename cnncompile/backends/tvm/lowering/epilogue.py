@@ -17,6 +17,8 @@ from tvm import te, tirx
 from cnncompile.backends.tvm.kernel import shape_of
 from cnncompile.backends.tvm.lowering.activations import activation
 from cnncompile.backends.tvm.lowering.common import broadcast_read
+from cnncompile.backends.tvm.lowering.layouts import logical_index
+from cnncompile.ir.types import Layout
 from cnncompile.ops.fused import Activation
 
 EPILOGUE_STAGE = "epilogue"
@@ -45,6 +47,20 @@ class Epilogue:
                 y = y + self.bias[o]
             if self.residual is not None:
                 y = y + broadcast_read(self.residual, (n, o, *p))
+            return activation(y, self.kind, self.activation_attrs)
+
+        return te.compute(tuple(shape), body, name=EPILOGUE_STAGE)
+
+    def finish_stored(self, read: ConvRead, shape: Sequence[int], layout: Layout) -> te.Tensor:
+        """The kernel's output stored in `layout` (physical `shape`), the conv's value at each physical index
+        given by `read`; a residual comes in the same layout, the bias per logical channel."""
+
+        def body(*index):
+            y = read(*index)
+            if self.bias is not None:
+                y = y + self.bias[logical_index(layout, index)[1]]
+            if self.residual is not None:
+                y = y + self.residual[index]
             return activation(y, self.kind, self.activation_attrs)
 
         return te.compute(tuple(shape), body, name=EPILOGUE_STAGE)

@@ -32,7 +32,7 @@ from cnncompile.backends.tvm.schedule.cpu_common import (
     MIN_PARALLEL_WORK, accumulate_in_registers, blocks, extent, inline_injective, is_reduction, parallel_outer,
     parallel_reduction, schedule_rest, spatial_and_reduction, tile_columns, tile_rows, vector_factor,
 )
-from cnncompile.backends.tvm.schedule.cpu_algorithms import fft, register_tile, winograd
+from cnncompile.backends.tvm.schedule.cpu_algorithms import fft, register_tile, winograd, winograd_nchwc
 from cnncompile.backends.tvm.schedule.cpu_layouts import conv_layout
 
 # Window loops up to this many iterations are unrolled; a 7x7 average pool is not.
@@ -185,6 +185,8 @@ TEMPLATES = {
     KernelKind.CONV_GEMM: Template(GEMM_STAGE, register_tile, finishes=False, materialize=frozenset({IM2COL_STAGE})),
     KernelKind.WINOGRAD: Template(GEMM_STAGE, winograd, finishes=False, materialize=frozenset({"pad"}),
                                   all_reductions=True),
+    KernelKind.WINOGRAD_NCHWC: Template(GEMM_STAGE, winograd_nchwc, finishes=False, materialize=frozenset({"pad"}),
+                                        all_reductions=True),
     KernelKind.FFT: Template(SPECTRUM_STAGE, fft, finishes=False, materialize=frozenset({"pad"}), all_reductions=True),
 }
 

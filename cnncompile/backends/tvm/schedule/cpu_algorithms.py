@@ -11,6 +11,9 @@ it, in parallel over tiles:
     WINOGRAD    the GEMM per transform point as above; each transform's two passes fused
                 per (channel, vector of tiles), unrolled over the tile's points so the
                 matrices fold to immediates, and vectorized over tiles
+    WINOGRAD_NCHWC  the GEMM per transform point as the direct NCHWc conv's register tile
+                (vectors of output channels x Winograd tiles); each transform's two passes
+                per (channel block, tile), unrolled over the points, vectorized over the block
     FFT         every DFT stage and the spectrum product (rows: the real/imaginary part)
 """
 
@@ -99,6 +102,53 @@ def winograd(sch: Schedule, block: SBlockRV, lanes: int, tile: ConvTile | None) 
     register_tile(sch, block, lanes)
     for stage in (WINOGRAD_INPUT_STAGE, WINOGRAD_OUTPUT_STAGE):
         _winograd_transform(sch, sch.get_sblock(f"{stage}_rows"), sch.get_sblock(stage), lanes)
+
+
+def winograd_nchwc(sch: Schedule, block: SBlockRV, lanes: int, tile: ConvTile | None) -> None:
+    """`block` is the GEMM (xi, nu, ob, t, oi | cb, ci) of the NCHWc kernel: the direct NCHWc conv's
+    register tile (`tile.vectors` output blocks x `tile.cols` Winograd tiles, one FMA per
+    accumulator per input channel, the input block unrolled), in parallel over (point, output
+    blocks, tiles); the transforms per (channel block, tile), vectorized over the block."""
+    (xi, nu, blocks_, tiles, lanes_loop), (cb, ci) = spatial_and_reduction(sch, block)
+    block_out, block_in = sch.split(blocks_, [None, tile.vectors])
+    tile_out, tile_in = sch.split(tiles, [None, tile.cols])
+    sch.reorder(xi, nu, block_out, tile_out, cb, ci, block_in, tile_in, lanes_loop)
+    panel = sch.fuse(xi, nu, block_out, tile_out)
+    sch.parallel(panel)
+    sch.cache_write(block, 0, "global")
+    copy = sch.get_consumers(block)[0]
+    sch.reverse_compute_at(copy, panel)
+    vectorize_below(sch, copy, panel)
+    for loop in (ci, block_in, tile_in):
+        sch.unroll(loop)
+    sch.vectorize(lanes_loop)
+    sch.decompose_reduction(block, cb)
+    for stage, points in ((WINOGRAD_INPUT_STAGE, (0, 1)), (WINOGRAD_OUTPUT_STAGE, (3, 5))):
+        _blocked_transform(sch, sch.get_sblock(f"{stage}_rows"), sch.get_sblock(stage), points)
+
+
+def _blocked_transform(sch: Schedule, first: SBlockRV, second: SBlockRV, points: tuple[int, int]) -> None:
+    """A transform in two passes, the second's loops (*per tile with two `points` among them, channel
+    block | coefficient): per tile in parallel, the first pass computed right before the second
+    reads it, points and coefficients unrolled (the matrix folds to immediates), the block vectorized."""
+    (*outer, lanes_loop), coefficients = spatial_and_reduction(sch, second)
+    point_loops = [outer[i] for i in points]
+    tile_loops = [loop for i, loop in enumerate(outer) if i not in points]
+    sch.reorder(*tile_loops, *point_loops, *coefficients, lanes_loop)
+    tile_loop = sch.fuse(*tile_loops)
+    sch.parallel(tile_loop)
+    sch.compute_at(first, tile_loop)
+    _unrolled_pass(sch, second, point_loops, coefficients, lanes_loop)
+    *first_points, first_lanes, first_coefficient = _loops_below(sch, first, tile_loop)
+    sch.reorder(*first_points, first_coefficient, first_lanes)
+    _unrolled_pass(sch, first, first_points, [first_coefficient], first_lanes)
+
+
+def _loops_below(sch: Schedule, block: SBlockRV, at: LoopRV) -> list[LoopRV]:
+    """The block's loops nested inside `at`: those compute_at created for it, spatial ones first."""
+    loops = sch.get_loops(block)
+    position = next(i for i, loop in enumerate(loops) if sch.get(loop).same_as(sch.get(at)))
+    return list(loops[position + 1:])
 
 
 def fft(sch: Schedule, block: SBlockRV, lanes: int, tile: ConvTile | None) -> None:

@@ -22,6 +22,9 @@ schedule wants in another order, and every build-time transform of them, are rep
 (`Kernel.repack`): Winograd and the FFT need constant weights; the others read weights
 given at run time where they lie.
 
+A conv whose output is stored in a layout is lowered by conv_layouts.py, except Winograd,
+whose NCHWc kernel is `winograd_nchwc.py` (kind WINOGRAD_NCHWC).
+
 One module per algorithm family; `problem.py` holds what they share.
 """
 
@@ -31,19 +34,25 @@ from collections.abc import Callable
 from functools import partial
 
 from cnncompile.algorithms.applicability import ConvAlgorithm
-from cnncompile.backends.tvm.kernel import Kernel
+from cnncompile.backends.tvm.kernel import Call, Kernel
 from cnncompile.backends.tvm.lowering.conv_algorithms.depthwise import depthwise
 from cnncompile.backends.tvm.lowering.conv_algorithms.fft import fft
 from cnncompile.backends.tvm.lowering.conv_algorithms.gemm import gemm_1x1, im2col_gemm
-from cnncompile.backends.tvm.lowering.conv_algorithms.problem import ConvProblem, checked_tile
+from cnncompile.backends.tvm.lowering.conv_algorithms.problem import ConvProblem, checked_tile, require_constant_weights
 from cnncompile.backends.tvm.lowering.conv_algorithms.winograd import winograd
+from cnncompile.backends.tvm.lowering.conv_algorithms.winograd_nchwc import winograd_nchwc
+from cnncompile.backends.tvm.lowering.epilogue import Epilogue
+from cnncompile.ops.spatial import resolve_window
 from cnncompile.errors import AttrError, CnnCompileError
 
-__all__ = ["ConvProblem", "checked_tile", "lower_algorithm"]
+__all__ = ["WINOGRAD_TILE", "ConvProblem", "checked_tile", "lower_algorithm", "lower_stored_winograd"]
 
 
 # The algorithms that transform the weights at build time, which need them as graph constants.
 _BUILD_TIME_WEIGHTS = frozenset({ConvAlgorithm.WINOGRAD_F2X3, ConvAlgorithm.WINOGRAD_F4X3, ConvAlgorithm.FFT})
+
+# Each Winograd algorithm's output tile m of F(m, 3).
+WINOGRAD_TILE = {ConvAlgorithm.WINOGRAD_F2X3: 2, ConvAlgorithm.WINOGRAD_F4X3: 4}
 
 # The kernels whose schedule has no register tile to tune.
 _UNTILED = frozenset({ConvAlgorithm.DEPTHWISE, ConvAlgorithm.FFT})
@@ -52,8 +61,8 @@ _KERNELS: dict[ConvAlgorithm, Callable[[ConvProblem], Kernel]] = {
     ConvAlgorithm.DEPTHWISE: depthwise,
     ConvAlgorithm.GEMM_1X1: gemm_1x1,
     ConvAlgorithm.IM2COL_GEMM: im2col_gemm,
-    ConvAlgorithm.WINOGRAD_F2X3: partial(winograd, m=2),
-    ConvAlgorithm.WINOGRAD_F4X3: partial(winograd, m=4),
+    ConvAlgorithm.WINOGRAD_F2X3: partial(winograd, m=WINOGRAD_TILE[ConvAlgorithm.WINOGRAD_F2X3]),
+    ConvAlgorithm.WINOGRAD_F4X3: partial(winograd, m=WINOGRAD_TILE[ConvAlgorithm.WINOGRAD_F4X3]),
     ConvAlgorithm.FFT: fft,
 }
 
@@ -64,7 +73,19 @@ def lower_algorithm(algorithm: ConvAlgorithm, p: ConvProblem) -> Kernel:
     if algorithm not in _KERNELS:
         raise CnnCompileError(f"no NCHW kernel for conv algorithm {algorithm.value} here")
     if algorithm in _BUILD_TIME_WEIGHTS:
-        p.needs_constant_weights(algorithm)
+        require_constant_weights(p.call, algorithm)
     if p.call.attrs.tile and algorithm in _UNTILED:
         raise AttrError(f"tile {list(p.call.attrs.tile)}: {algorithm.value} kernels take no tuned register tile")
     return _KERNELS[algorithm](p)
+
+
+def lower_stored_winograd(call: Call, epilogue: Epilogue, algorithm: ConvAlgorithm) -> Kernel:
+    """F(m, 3) for a conv whose output is stored in a layout (NCHWc: the op's shape rule allows no other)."""
+    if call.lanes is None:
+        raise CnnCompileError("Winograd on blocked feature maps is a CPU kernel; on a GPU, keep the conv in NCHW")
+    require_constant_weights(call, algorithm)
+    attrs = call.attrs
+    x_type, w_type = call.in_types[:2]
+    window = resolve_window("Conv", x_type.shape[2:], w_type.shape[2:], attrs.strides, attrs.dilations,
+                            attrs.pads, attrs.auto_pad)
+    return winograd_nchwc(call, window, epilogue, WINOGRAD_TILE[algorithm])

@@ -65,10 +65,13 @@ class ConvProblem:
         as (vectors of columns, 1, rows per tile) and checked; None when tuning chose none."""
         return checked_tile(self.call, columns, 1, rows) if self.call.attrs.tile else None
 
-    def needs_constant_weights(self, algorithm: ConvAlgorithm) -> None:
-        if not self.call.constant[1]:
-            raise CnnCompileError(f"{algorithm.value} transforms the weights at build time, so they must be a "
-                                  "graph constant; these arrive at run time")
+
+
+def require_constant_weights(call: Call, algorithm: ConvAlgorithm) -> None:
+    """For the algorithms that transform the weights at build time."""
+    if not call.constant[1]:
+        raise CnnCompileError(f"{algorithm.value} transforms the weights at build time, so they must be a "
+                              "graph constant; these arrive at run time")
 
 
 def checked_tile(call: Call, vectorized: int, rows: int, cols: int) -> ConvTile:

@@ -1,0 +1,120 @@
+"""winograd_f2x3 / winograd_f4x3 for a conv stored in NCHWc: F(m, 3) vectorized over channel blocks.
+
+The same three stages as the NCHW kernel (winograd.py), but every tensor keeps a block of
+channels innermost, as X and Y do, so that each transform is a sequence of vector
+operations on a block of channels and the GEMM per transform point is the register tile
+of the direct NCHWc conv (weight vectors of output channels, broadcast inputs):
+
+    V[xi, nu, cb, t, ci] = (BT d BT^T)[xi, nu], d the t-th a x a tile of input channel cb*vb + ci
+    M[xi, nu, ob, t, oi] = sum_{cb, ci} U[xi, nu, ob, cb, ci, oi] V[xi, nu, cb, t, ci]
+    Y tile t             = AT M[:, :, ob, t, oi] A     for output channel ob*B + oi
+
+t runs over (n, tile row, tile column). U = G g GT is computed and packed at build time.
+The output tiles are written as an image (n, ob, tile row, m, tile column, m, oi) that
+the epilogue crops to Y's size, adding bias and residual in Y's layout. The tile count
+needs no rounding (the NCHW kernel vectorizes over tiles; this one over channels).
+"""
+
+from __future__ import annotations
+
+from functools import partial
+
+import numpy as np
+from tvm import te
+
+from cnncompile.algorithms.winograd import transform_weights, winograd_matrices
+from cnncompile.backends.tvm.kernel import (
+    GEMM_STAGE, WINOGRAD_INPUT_STAGE, WINOGRAD_OUTPUT_STAGE, Call, Kernel, KernelKind,
+)
+from cnncompile.backends.tvm.lowering.common import const
+from cnncompile.backends.tvm.lowering.conv_algorithms.winograd import const_matrix
+from cnncompile.backends.tvm.lowering.epilogue import Epilogue
+from cnncompile.backends.tvm.lowering.layouts import pad_spatial, physical_index, physical_shape
+from cnncompile.backends.tvm.tiling import ConvTile, conv_tiles, requested_tile, vector_width
+from cnncompile.errors import AttrError
+from cnncompile.ir.types import LayoutKind, storage
+from cnncompile.ops.spatial import Window
+
+
+def packed_weights(w: np.ndarray, m: int, out_block: int, in_block: int) -> np.ndarray:
+    """U = G g GT as (a, a, O/out_block, C/in_block, in_block, out_block): per transform point, the
+    GEMM's weights with a vector of output channels contiguous for each input channel."""
+    u = transform_weights(w, m)
+    a, _, o, c = u.shape
+    blocked = u.reshape(a, a, o // out_block, out_block, c // in_block, in_block)
+    return np.ascontiguousarray(blocked.transpose(0, 1, 2, 4, 5, 3))
+
+
+def gemm_tile(call: Call, out_blocks: int, tiles: int) -> ConvTile:
+    """The GEMM's register tile: (vectors of output channels, 1, tiles); attrs.tile when tuning chose one."""
+    lanes = call.lanes
+    block = storage(call.out_types[0]).block
+    width = vector_width(block, lanes)
+    chosen = tuple(call.attrs.tile)
+    if chosen:
+        tile = requested_tile(chosen)
+        if tile.rows != 1 or out_blocks % tile.vectors or tiles % tile.cols:
+            raise AttrError(f"tile {list(chosen)} does not fit this Winograd GEMM: it takes (vectors dividing "
+                            f"{out_blocks} channel blocks, 1, columns dividing {tiles} tiles)")
+        return tile
+    return next(t for t in conv_tiles(out_blocks * width, 1, tiles, width) if out_blocks % t.vectors == 0)
+
+
+def winograd_nchwc(call: Call, window: Window, epilogue: Epilogue, m: int) -> Kernel:
+    """F(m, 3) for a 3x3 stride-1 conv whose output is stored NCHWc (X in NCHWc or NCHW)."""
+    x = call.inputs[0]
+    x_type, w_type = call.in_types[:2]
+    source, layout = storage(x_type), storage(call.out_types[0])
+    matrices = winograd_matrices(m, 3)
+    a = matrices.a
+    batch, channels, height, width = x_type.shape
+    out_channels, (out_h, out_w) = w_type.shape[0], call.out_types[0].shape[2:]
+    ob = layout.block
+    blocked_source = source is not None and source.kind is LayoutKind.NCHWC
+    vb = source.block if blocked_source else vector_width(channels, call.lanes)
+    tiles_h, tiles_w = -(-out_h // m), -(-out_w // m)
+    tiles = batch * tiles_h * tiles_w
+    begin = window.pads_begin
+    padded = pad_spatial(x, source, begin, [tiles_h * m + 2 - height - begin[0],
+                                            tiles_w * m + 2 - width - begin[1]], const(0, x.dtype))
+    dtype = str(x.dtype)
+    bt, at = const_matrix(matrices.BT, dtype), const_matrix(matrices.AT, dtype)
+    tile = gemm_tile(call, out_channels // ob, tiles)
+    kernel = Kernel([], KernelKind.WINOGRAD_NCHWC, tile=tile)
+    u = kernel.repack(1, (a, a, out_channels // ob, channels // vb, vb, ob), dtype,
+                      partial(packed_weights, m=m, out_block=ob, in_block=vb), "w_winograd")
+
+    def tile_input(cb, t, r1, r2, ci):
+        n, row, col = t // (tiles_h * tiles_w), (t // tiles_w) % tiles_h, t % tiles_w
+        h, w = row * m + r1, col * m + r2
+        if blocked_source:
+            return padded[n, cb, h, w, ci]
+        return padded[physical_index(source, (n, cb * vb + ci, h, w))]
+
+    v_shape = (a, a, channels // vb, tiles, vb)
+    r1 = te.reduce_axis((0, a), name="r1")
+    rows = te.compute(v_shape, lambda xi, r2, cb, t, ci: te.sum(bt(xi, r1) * tile_input(cb, t, r1, r2, ci), axis=r1),
+                      name=f"{WINOGRAD_INPUT_STAGE}_rows")
+    r2 = te.reduce_axis((0, a), name="r2")
+    v = te.compute(v_shape, lambda xi, nu, cb, t, ci: te.sum(bt(nu, r2) * rows[xi, r2, cb, t, ci], axis=r2),
+                   name=WINOGRAD_INPUT_STAGE)
+    cb, ci = te.reduce_axis((0, channels // vb), name="cb"), te.reduce_axis((0, vb), name="ci")
+    product = te.compute((a, a, out_channels // ob, tiles, ob),
+                         lambda xi, nu, ok, t, oi: te.sum(u[xi, nu, ok, cb, ci, oi] * v[xi, nu, cb, t, ci],
+                                                          axis=[cb, ci]),
+                         name=GEMM_STAGE)
+    s2 = te.reduce_axis((0, a), name="s2")
+    half = te.compute((a, m, out_channels // ob, tiles, ob),
+                      lambda s1, vw, ok, t, oi: te.sum(at(vw, s2) * product[s1, s2, ok, t, oi], axis=s2),
+                      name=f"{WINOGRAD_OUTPUT_STAGE}_rows")
+    s1 = te.reduce_axis((0, a), name="s1")
+    image = te.compute((batch, out_channels // ob, tiles_h, m, tiles_w, m, ob),
+                       lambda n, ok, th, vh, tw, vw, oi: te.sum(
+                           at(vh, s1) * half[s1, vw, ok, (n * tiles_h + th) * tiles_w + tw, oi], axis=s1),
+                       name=WINOGRAD_OUTPUT_STAGE)
+
+    def read(n, ok, h, w, oi):
+        return image[n, ok, h // m, h % m, w // m, w % m, oi]
+
+    kernel.outputs.append(epilogue.finish_stored(read, physical_shape(call.out_types[0]), layout))
+    return kernel
