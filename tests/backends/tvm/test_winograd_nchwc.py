@@ -20,7 +20,7 @@ from cnncompile.backends.tvm.build import build_module
 from cnncompile.backends.tvm.compiled import CompiledModel, Provenance
 from cnncompile.backends.tvm.kernel import KernelKind
 from cnncompile.backends.tvm.lowering import lower_node
-from cnncompile.backends.tvm.module import lower_graph
+from cnncompile.backends.tvm.module import build_primfunc, lower_graph
 from cnncompile.backends.tvm.runtime import Signature
 from cnncompile.backends.tvm.target import parse_target
 from cnncompile.backends.tvm.tiling import ConvTile
@@ -149,3 +149,13 @@ def test_a_tuned_gemm_tile_is_honoured_and_a_wrong_one_is_an_error():
 def test_winograd_cannot_write_nhwc():
     with pytest.raises(CnnCompileError, match="winograd_f2x3 works in NCHW or NCHWc only"):
         graph_of(dataclasses.replace(RESNET_LIKE, y_layout=NHWC), ConvAlgorithm.WINOGRAD_F2X3)
+
+
+@pytest.mark.parametrize("size, separate", [(8, False), (7, True)], ids=["tiles-cover-the-output", "tiles-overhang"])
+def test_the_epilogue_is_applied_as_tiles_are_written_unless_they_must_be_cropped(size, separate):
+    graph = graph_of(dataclasses.replace(RESNET_LIKE, height=size, width=size), ConvAlgorithm.WINOGRAD_F4X3)
+    conv = next(n for n in graph.nodes if n.op.name == "FusedConv")
+    func, _ = build_primfunc(conv, tuple(graph.is_constant(v) for v in conv.inputs), LLVM, "conv")
+    script = func.script()
+    assert ('T.sblock("winograd_crop")' in script) is separate
+    assert 'T.sblock("epilogue")' not in script

@@ -51,7 +51,8 @@ class Epilogue:
 
         return te.compute(tuple(shape), body, name=EPILOGUE_STAGE)
 
-    def finish_stored(self, read: ConvRead, shape: Sequence[int], layout: Layout) -> te.Tensor:
+    def finish_stored(self, read: ConvRead, shape: Sequence[int], layout: Layout,
+                      name: str = EPILOGUE_STAGE) -> te.Tensor:
         """The kernel's output stored in `layout` (physical `shape`), the conv's value at each physical index
         given by `read`; a residual comes in the same layout, the bias per logical channel."""
 
@@ -63,7 +64,7 @@ class Epilogue:
                 y = y + self.residual[index]
             return activation(y, self.kind, self.activation_attrs)
 
-        return te.compute(tuple(shape), body, name=EPILOGUE_STAGE)
+        return te.compute(tuple(shape), body, name=name)
 
     def apply(self, conv: te.Tensor) -> te.Tensor:
         """The epilogue over a conv result tensor; the tensor itself when there is nothing to do."""

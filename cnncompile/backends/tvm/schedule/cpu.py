@@ -26,7 +26,10 @@ from tvm import tirx
 from tvm.s_tir import Schedule
 from tvm.s_tir.schedule import LoopRV, SBlockRV
 
-from cnncompile.backends.tvm.kernel import CONV_STAGE, GEMM_STAGE, IM2COL_STAGE, POOL_STAGE, SPECTRUM_STAGE, KernelKind
+from cnncompile.backends.tvm.kernel import (
+    CONV_STAGE, GEMM_STAGE, IM2COL_STAGE, POOL_STAGE, SPECTRUM_STAGE, WINOGRAD_CROP_STAGE, WINOGRAD_INPUT_STAGE,
+    WINOGRAD_OUTPUT_STAGE, KernelKind,
+)
 from cnncompile.backends.tvm.tiling import ConvTile
 from cnncompile.backends.tvm.schedule.cpu_common import (
     MIN_PARALLEL_WORK, accumulate_in_registers, blocks, extent, inline_injective, is_reduction, parallel_outer,
@@ -166,13 +169,15 @@ def _pool(sch: Schedule, block: SBlockRV, lanes: int, tile: ConvTile | None) -> 
 @dataclass(frozen=True)
 class Template:
     """A kind's anchor stage and how it is scheduled; `finishes` when it also places the anchor's consumer,
-    `all_reductions` when it schedules every reduction stage of a multi-stage kernel itself."""
+    `all_reductions` when it schedules every reduction stage of a multi-stage kernel itself, `owns`
+    the other stages it schedules itself (kept from inlining)."""
 
     stage: str
     apply: Callable[[Schedule, SBlockRV, int, ConvTile | None], None]
     finishes: bool
     materialize: frozenset[str] = frozenset()
     all_reductions: bool = False
+    owns: frozenset[str] = frozenset()
 
 
 TEMPLATES = {
@@ -185,8 +190,10 @@ TEMPLATES = {
     KernelKind.CONV_GEMM: Template(GEMM_STAGE, register_tile, finishes=False, materialize=frozenset({IM2COL_STAGE})),
     KernelKind.WINOGRAD: Template(GEMM_STAGE, winograd, finishes=False, materialize=frozenset({"pad"}),
                                   all_reductions=True),
-    KernelKind.WINOGRAD_NCHWC: Template(GEMM_STAGE, winograd_nchwc, finishes=False, materialize=frozenset({"pad"}),
-                                        all_reductions=True),
+    KernelKind.WINOGRAD_NCHWC: Template(GEMM_STAGE, winograd_nchwc, finishes=False,
+                                        materialize=frozenset({"pad", WINOGRAD_CROP_STAGE}),
+                                        owns=frozenset({f"{WINOGRAD_INPUT_STAGE}_rows", WINOGRAD_INPUT_STAGE,
+                                                        f"{WINOGRAD_OUTPUT_STAGE}_rows", WINOGRAD_OUTPUT_STAGE})),
     KernelKind.FFT: Template(SPECTRUM_STAGE, fft, finishes=False, materialize=frozenset({"pad"}), all_reductions=True),
 }
 
@@ -195,11 +202,11 @@ def schedule_cpu(func: tirx.PrimFunc, kind: KernelKind, lanes: int, tile: ConvTi
     """Inline what can be, apply the kind's template to its anchor, and the generic schedule to the rest."""
     sch = Schedule(func)
     template = TEMPLATES.get(kind)
-    inline_injective(sch, keep=template.materialize if template else frozenset())
+    inline_injective(sch, keep=template.materialize | template.owns if template else frozenset())
     skip: set[str] = set()
     if template is not None:
         anchor = sch.get_sblock(template.stage)
-        skip.add(template.stage)
+        skip.update({template.stage, *template.owns})
         if template.finishes:
             skip.update(sch.get(b).name_hint for b in sch.get_consumers(anchor))
         if template.all_reductions:

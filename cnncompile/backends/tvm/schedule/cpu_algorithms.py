@@ -128,24 +128,25 @@ def winograd_nchwc(sch: Schedule, block: SBlockRV, lanes: int, tile: ConvTile | 
 
 
 def _blocked_transform(sch: Schedule, first: SBlockRV, second: SBlockRV, points: tuple[int, int]) -> None:
-    """A transform in two passes, the second's loops (*per tile with two `points` among them, channel
-    block | coefficient): per tile in parallel, the first pass computed right before the second
-    reads it, points and coefficients unrolled (the matrix folds to immediates), the block vectorized."""
-    (*outer, lanes_loop), coefficients = spatial_and_reduction(sch, second)
+    """A transform in two element-wise passes, the second's loops (*per tile with two `points` among them,
+    channel block): per tile in parallel, the first pass computed right before the second reads
+    it, the points unrolled (each copy a sum with immediate coefficients), the block vectorized."""
+    *outer, lanes_loop = sch.get_loops(second)
     point_loops = [outer[i] for i in points]
     tile_loops = [loop for i, loop in enumerate(outer) if i not in points]
-    sch.reorder(*tile_loops, *point_loops, *coefficients, lanes_loop)
+    sch.reorder(*tile_loops, *point_loops, lanes_loop)
     tile_loop = sch.fuse(*tile_loops)
     sch.parallel(tile_loop)
     sch.compute_at(first, tile_loop)
-    _unrolled_pass(sch, second, point_loops, coefficients, lanes_loop)
-    *first_points, first_lanes, first_coefficient = _loops_below(sch, first, tile_loop)
-    sch.reorder(*first_points, first_coefficient, first_lanes)
-    _unrolled_pass(sch, first, first_points, [first_coefficient], first_lanes)
+    *first_points, first_lanes = _loops_below(sch, first, tile_loop)
+    for loop in (*point_loops, *first_points):
+        sch.unroll(loop)
+    sch.vectorize(lanes_loop)
+    sch.vectorize(first_lanes)
 
 
 def _loops_below(sch: Schedule, block: SBlockRV, at: LoopRV) -> list[LoopRV]:
-    """The block's loops nested inside `at`: those compute_at created for it, spatial ones first."""
+    """The block's loops nested inside `at` (those compute_at created for it)."""
     loops = sch.get_loops(block)
     position = next(i for i, loop in enumerate(loops) if sch.get(loop).same_as(sch.get(at)))
     return list(loops[position + 1:])

@@ -10,30 +10,57 @@ of the direct NCHWc conv (weight vectors of output channels, broadcast inputs):
     Y tile t             = AT M[:, :, ob, t, oi] A     for output channel ob*B + oi
 
 t runs over (n, tile row, tile column). U = G g GT is computed and packed at build time.
-The output tiles are written as an image (n, ob, tile row, m, tile column, m, oi) that
-the epilogue crops to Y's size, adding bias and residual in Y's layout. The tile count
-needs no rounding (the NCHW kernel vectorizes over tiles; this one over channels).
+The output tiles are written as an image (n, ob, tile row, m, tile column, m, oi): when
+the tiles cover Y exactly, that image is Y and the epilogue (bias, residual, activation,
+in Y's layout) is computed as each tile is written; when they overhang its edge, a
+separate `winograd_crop` stage crops it while applying the epilogue. The tile count needs
+no rounding (the NCHW kernel vectorizes over tiles; this one over channels). Each
+transform is a pair of element-wise stages whose values are sums with immediate
+coefficients (`matrix_row`).
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from functools import partial
 
 import numpy as np
-from tvm import te
+from tvm import te, tirx
 
 from cnncompile.algorithms.winograd import transform_weights, winograd_matrices
 from cnncompile.backends.tvm.kernel import (
-    GEMM_STAGE, WINOGRAD_INPUT_STAGE, WINOGRAD_OUTPUT_STAGE, Call, Kernel, KernelKind,
+    GEMM_STAGE, WINOGRAD_CROP_STAGE, WINOGRAD_INPUT_STAGE, WINOGRAD_OUTPUT_STAGE, Call, Kernel, KernelKind,
 )
 from cnncompile.backends.tvm.lowering.common import const
-from cnncompile.backends.tvm.lowering.conv_algorithms.winograd import const_matrix
-from cnncompile.backends.tvm.lowering.epilogue import Epilogue
+from cnncompile.backends.tvm.lowering.epilogue import EPILOGUE_STAGE, Epilogue
 from cnncompile.backends.tvm.lowering.layouts import pad_spatial, physical_index, physical_shape
 from cnncompile.backends.tvm.tiling import ConvTile, conv_tiles, requested_tile, vector_width
 from cnncompile.errors import AttrError
 from cnncompile.ir.types import LayoutKind, storage
 from cnncompile.ops.spatial import Window
+
+
+def matrix_row(matrix: np.ndarray, row: tirx.Expr, read: Callable[[int], tirx.Expr], dtype: str) -> tirx.Expr:
+    """sum_k matrix[row, k] * read(k) for a symbolic `row`: one sum per row of the matrix, without its
+    zero terms and with its +-1 coefficients as plain additions, selected by `row`. The schedule
+    unrolls the loop over `row`, so the selection folds away and each copy is its own short sum;
+    a reduction over k with the coefficient as an expression of (row, k) leaves the compiler far
+    more to fold (and takes it several times longer to build)."""
+    terms = [read(k) for k in range(matrix.shape[1])]
+    value: tirx.Expr | None = None
+    for r in reversed(range(matrix.shape[0])):
+        total = None
+        for coefficient, term in zip(matrix[r], terms):
+            if coefficient == 0:
+                continue
+            scaled = term if abs(coefficient) == 1 else const(float(abs(coefficient)), dtype) * term
+            if total is None:
+                total = scaled if coefficient > 0 else -scaled
+            else:
+                total = total + scaled if coefficient > 0 else total - scaled
+        total = total if total is not None else const(0, dtype)
+        value = total if value is None else tirx.Select(row == r, total, value)
+    return value
 
 
 def packed_weights(w: np.ndarray, m: int, out_block: int, in_block: int) -> np.ndarray:
@@ -78,7 +105,6 @@ def winograd_nchwc(call: Call, window: Window, epilogue: Epilogue, m: int) -> Ke
     padded = pad_spatial(x, source, begin, [tiles_h * m + 2 - height - begin[0],
                                             tiles_w * m + 2 - width - begin[1]], const(0, x.dtype))
     dtype = str(x.dtype)
-    bt, at = const_matrix(matrices.BT, dtype), const_matrix(matrices.AT, dtype)
     tile = gemm_tile(call, out_channels // ob, tiles)
     kernel = Kernel([], KernelKind.WINOGRAD_NCHWC, tile=tile)
     u = kernel.repack(1, (a, a, out_channels // ob, channels // vb, vb, ob), dtype,
@@ -92,29 +118,26 @@ def winograd_nchwc(call: Call, window: Window, epilogue: Epilogue, m: int) -> Ke
         return padded[physical_index(source, (n, cb * vb + ci, h, w))]
 
     v_shape = (a, a, channels // vb, tiles, vb)
-    r1 = te.reduce_axis((0, a), name="r1")
-    rows = te.compute(v_shape, lambda xi, r2, cb, t, ci: te.sum(bt(xi, r1) * tile_input(cb, t, r1, r2, ci), axis=r1),
-                      name=f"{WINOGRAD_INPUT_STAGE}_rows")
-    r2 = te.reduce_axis((0, a), name="r2")
-    v = te.compute(v_shape, lambda xi, nu, cb, t, ci: te.sum(bt(nu, r2) * rows[xi, r2, cb, t, ci], axis=r2),
-                   name=WINOGRAD_INPUT_STAGE)
+    rows = te.compute(v_shape, lambda xi, r2, cb, t, ci: matrix_row(
+        matrices.BT, xi, lambda r1: tile_input(cb, t, r1, r2, ci), dtype), name=f"{WINOGRAD_INPUT_STAGE}_rows")
+    v = te.compute(v_shape, lambda xi, nu, cb, t, ci: matrix_row(
+        matrices.BT, nu, lambda r2: rows[xi, r2, cb, t, ci], dtype), name=WINOGRAD_INPUT_STAGE)
     cb, ci = te.reduce_axis((0, channels // vb), name="cb"), te.reduce_axis((0, vb), name="ci")
     product = te.compute((a, a, out_channels // ob, tiles, ob),
                          lambda xi, nu, ok, t, oi: te.sum(u[xi, nu, ok, cb, ci, oi] * v[xi, nu, cb, t, ci],
                                                           axis=[cb, ci]),
                          name=GEMM_STAGE)
-    s2 = te.reduce_axis((0, a), name="s2")
-    half = te.compute((a, m, out_channels // ob, tiles, ob),
-                      lambda s1, vw, ok, t, oi: te.sum(at(vw, s2) * product[s1, s2, ok, t, oi], axis=s2),
-                      name=f"{WINOGRAD_OUTPUT_STAGE}_rows")
-    s1 = te.reduce_axis((0, a), name="s1")
+    half = te.compute((a, m, out_channels // ob, tiles, ob), lambda s1, vw, ok, t, oi: matrix_row(
+        matrices.AT, vw, lambda s2: product[s1, s2, ok, t, oi], dtype), name=f"{WINOGRAD_OUTPUT_STAGE}_rows")
     image = te.compute((batch, out_channels // ob, tiles_h, m, tiles_w, m, ob),
-                       lambda n, ok, th, vh, tw, vw, oi: te.sum(
-                           at(vh, s1) * half[s1, vw, ok, (n * tiles_h + th) * tiles_w + tw, oi], axis=s1),
+                       lambda n, ok, th, vh, tw, vw, oi: matrix_row(
+                           matrices.AT, vh, lambda s1: half[s1, vw, ok, (n * tiles_h + th) * tiles_w + tw, oi], dtype),
                        name=WINOGRAD_OUTPUT_STAGE)
 
     def read(n, ok, h, w, oi):
         return image[n, ok, h // m, h % m, w // m, w % m, oi]
 
-    kernel.outputs.append(epilogue.finish_stored(read, physical_shape(call.out_types[0]), layout))
+    overhang = tiles_h * m != out_h or tiles_w * m != out_w
+    kernel.outputs.append(epilogue.finish_stored(read, physical_shape(call.out_types[0]), layout,
+                                                 WINOGRAD_CROP_STAGE if overhang else EPILOGUE_STAGE))
     return kernel
