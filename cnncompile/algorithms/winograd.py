@@ -87,6 +87,11 @@ def winograd_matrices(m: int, r: int) -> WinogradMatrices:
     return WinogradMatrices(m, r, at, g, bt)
 
 
+def tile_grid(out: tuple[int, ...], m: int) -> tuple[int, ...]:
+    """m x m output tiles along each spatial axis of an output of size `out`: the last may overhang its edge."""
+    return tuple(-(-size // m) for size in out)
+
+
 def transform_weights(w: np.ndarray, m: int) -> np.ndarray:
     """U = G g G^T for every (out, in) channel pair: (O, C, r, r) -> (a, a, O, C), in w's dtype.
 
@@ -116,7 +121,7 @@ def winograd_conv2d(x: np.ndarray, w: np.ndarray, m: int, pads_begin: tuple[int,
     o, r = w.shape[0], w.shape[2]
     f = winograd_matrices(m, r)
     out = (h + pads_begin[0] + pads_end[0] - r + 1, width + pads_begin[1] + pads_end[1] - r + 1)
-    tiles = [-(-size // m) for size in out]
+    tiles = tile_grid(tuple(out), m)
     pad_width = [(0, 0), (0, 0)] + [(b, t * m + r - 1 - size - b) for b, t, size in zip(pads_begin, tiles, (h, width))]
     d = np.lib.stride_tricks.sliding_window_view(np.pad(x, pad_width), (f.a, f.a), axis=(2, 3))[:, :, ::m, ::m]
     bt, at = f.BT.astype(x.dtype), f.AT.astype(x.dtype)

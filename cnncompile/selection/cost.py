@@ -37,6 +37,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from cnncompile.algorithms.applicability import ConvAlgorithm, ConvSpec
+from cnncompile.algorithms.winograd import tile_grid
 from cnncompile.backends.tvm.tiling import MIN_ACCUMULATORS, ConvTile, conv_tiles
 from cnncompile.ir.types import LayoutKind, channel_block
 from cnncompile.selection.calibration import (
@@ -159,7 +160,7 @@ def _winograd(spec: ConvSpec, m: int, io_bytes: float, item: int) -> Work:
     output channel A^T M A, and alpha^2 GEMMs of (tiles x C) by (C x K) in between. The weight
     transform runs at compile time."""
     alpha = m + 2
-    tiles = spec.batch * math.prod(math.ceil(o / m) for o in spec.out)
+    tiles = spec.batch * math.prod(tile_grid(spec.out, m))
     c, k = spec.in_channels, spec.out_channels
     input_transform = 4.0 * alpha ** 3 * tiles * c
     product = 2.0 * alpha ** 2 * tiles * c * k

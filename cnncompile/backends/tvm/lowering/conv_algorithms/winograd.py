@@ -18,7 +18,7 @@ from functools import partial
 import numpy as np
 from tvm import te, tirx
 
-from cnncompile.algorithms.winograd import transform_weights, winograd_matrices
+from cnncompile.algorithms.winograd import tile_grid, transform_weights, winograd_matrices
 from cnncompile.backends.tvm.kernel import (
     GEMM_STAGE, WINOGRAD_INPUT_STAGE, WINOGRAD_OUTPUT_STAGE, Kernel, KernelKind, shape_of,
 )
@@ -51,7 +51,7 @@ def winograd(p: ConvProblem, m: int) -> Kernel:
     a = matrices.a
     batch, channels, height, width = shape_of(p.x)
     out_channels, (out_h, out_w) = p.out_shape[1], p.out_shape[2:]
-    tiles_h, tiles_w = -(-out_h // m), -(-out_w // m)
+    tiles_h, tiles_w = tile_grid((out_h, out_w), m)
     tiles = batch * tiles_h * tiles_w
     columns = round_up(tiles, p.call.lanes)
     begin = p.window.pads_begin

@@ -27,7 +27,7 @@ from functools import partial
 import numpy as np
 from tvm import te, tirx
 
-from cnncompile.algorithms.winograd import transform_weights, winograd_matrices
+from cnncompile.algorithms.winograd import tile_grid, transform_weights, winograd_matrices
 from cnncompile.backends.tvm.kernel import (
     GEMM_STAGE, WINOGRAD_CROP_STAGE, WINOGRAD_INPUT_STAGE, WINOGRAD_OUTPUT_STAGE, Call, Kernel, KernelKind,
 )
@@ -99,7 +99,7 @@ def winograd_nchwc(call: Call, window: Window, epilogue: Epilogue, m: int) -> Ke
     ob = layout.block
     blocked_source = source is not None and source.kind is LayoutKind.NCHWC
     vb = source.block if blocked_source else vector_width(channels, call.lanes)
-    tiles_h, tiles_w = -(-out_h // m), -(-out_w // m)
+    tiles_h, tiles_w = tile_grid((out_h, out_w), m)
     tiles = batch * tiles_h * tiles_w
     begin = window.pads_begin
     padded = pad_spatial(x, source, begin, [tiles_h * m + 2 - height - begin[0],
