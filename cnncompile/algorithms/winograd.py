@@ -93,18 +93,27 @@ def tile_grid(out: tuple[int, ...], m: int) -> tuple[int, ...]:
 
 
 def transform_weights(w: np.ndarray, m: int) -> np.ndarray:
-    """U = G g G^T for every (out, in) channel pair: (O, C, r, r) -> (a, a, O, C), in w's dtype.
-
-    Computed in float64 and rounded once, so the only float32 error a Winograd conv adds
-    at run time comes from the input and output transforms.
-    """
+    """U = G g G^T for every (out, in) channel pair: (O, C, r, r) -> (a, a, O, C), in w's dtype."""
     if w.ndim != 4 or w.shape[2] != w.shape[3]:
         raise ValueError(f"Winograd weights must be (O, C, r, r), got {list(w.shape)}")
-    G = winograd_matrices(m, w.shape[2]).G
-    r = w.shape[2]
-    taps = np.ascontiguousarray(w.astype(np.float64).transpose(2, 3, 0, 1)).reshape(r, -1)  # (r, r O C)
-    rows = (G @ taps).reshape(G.shape[0], r, -1)                                           # (a, r, O C)
-    return (G @ rows).reshape(G.shape[0], G.shape[0], *w.shape[:2]).astype(w.dtype)     # (a, a, O, C)
+    return transform_taps(w.transpose(2, 3, 0, 1), m)
+
+
+def transform_taps(taps: np.ndarray, m: int) -> np.ndarray:
+    """U = G g G^T over the two leading axes of `taps` (r, r, ...) -> (a, a, ...), in taps' dtype.
+
+    The kernel taps lead so that a caller may order the channels as its kernel reads them
+    beforehand (permuting the r x r taps, not the (m+2)^2 / r^2 times larger result) and
+    both products are single matrix products. Computed in float64 and rounded once, so
+    the only float32 error a Winograd conv adds at run time comes from the input and
+    output transforms.
+    """
+    r = taps.shape[0]
+    G = winograd_matrices(m, r).G
+    a = G.shape[0]
+    flat = np.ascontiguousarray(taps, dtype=np.float64).reshape(r, -1)   # (r, r x rest)
+    rows = (G @ flat).reshape(a, r, -1)                                    # (a, r, rest)
+    return (G @ rows).reshape(a, a, *taps.shape[2:]).astype(taps.dtype)
 
 
 def winograd_conv2d(x: np.ndarray, w: np.ndarray, m: int, pads_begin: tuple[int, ...],

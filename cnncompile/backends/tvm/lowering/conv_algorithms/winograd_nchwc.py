@@ -27,7 +27,7 @@ from functools import partial
 import numpy as np
 from tvm import te, tirx
 
-from cnncompile.algorithms.winograd import tile_grid, transform_weights, winograd_matrices
+from cnncompile.algorithms.winograd import tile_grid, transform_taps, winograd_matrices
 from cnncompile.backends.tvm.kernel import (
     GEMM_STAGE, WINOGRAD_CROP_STAGE, WINOGRAD_INPUT_STAGE, WINOGRAD_OUTPUT_STAGE, Call, Kernel, KernelKind,
 )
@@ -66,10 +66,9 @@ def matrix_row(matrix: np.ndarray, row: tirx.Expr, read: Callable[[int], tirx.Ex
 def packed_weights(w: np.ndarray, m: int, out_block: int, in_block: int) -> np.ndarray:
     """U = G g GT as (a, a, O/out_block, C/in_block, in_block, out_block): per transform point, the
     GEMM's weights with a vector of output channels contiguous for each input channel."""
-    u = transform_weights(w, m)
-    a, _, o, c = u.shape
-    blocked = u.reshape(a, a, o // out_block, out_block, c // in_block, in_block)
-    return np.ascontiguousarray(blocked.transpose(0, 1, 2, 4, 5, 3))
+    o, c, r, _ = w.shape
+    taps = w.reshape(o // out_block, out_block, c // in_block, in_block, r, r).transpose(4, 5, 0, 2, 3, 1)
+    return transform_taps(taps, m)
 
 
 def gemm_tile(call: Call, out_blocks: int, tiles: int) -> ConvTile:
