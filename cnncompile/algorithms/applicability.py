@@ -31,6 +31,11 @@ class ConvAlgorithm(enum.Enum):
     DEPTHWISE = "depthwise"
     FFT = "fft"
 
+    @property
+    def winograd_tile(self) -> int | None:
+        """m of a Winograd F(m, 3) algorithm (the output tile's side), None for the others."""
+        return {"winograd_f2x3": 2, "winograd_f4x3": 4}.get(self.value)
+
 
 @dataclass(frozen=True)
 class ConvSpec:

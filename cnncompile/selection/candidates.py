@@ -18,12 +18,14 @@ lane is the channel block. CUDA kernels here are NCHW only.
 
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
 from cnncompile.algorithms.applicability import ConvAlgorithm, ConvSpec, applicable, layout_kinds
-from cnncompile.backends.tvm.tiling import ConvTile, conv_tiles
+from cnncompile.algorithms.winograd import tile_grid
+from cnncompile.backends.tvm.tiling import ConvTile, conv_tiles, winograd_tiles
 from cnncompile.errors import CnnCompileError
 from cnncompile.ir.types import NCHW, NHWC, Layout, LayoutKind, channel_block, nchwc
 from cnncompile.ops.fused import FusedConvAttrs
@@ -102,14 +104,21 @@ def layouts(algorithm: ConvAlgorithm, spec: ConvSpec, target: TargetSpec) -> lis
 
 
 def tiles(algorithm: ConvAlgorithm, layout: Layout | None, spec: ConvSpec, target: TargetSpec) -> list[ConvTile]:
-    """The runners-up register tiles for a direct conv in NCHW or NCHWc, or a gemm_1x1 in NCHWc, on a CPU.
+    """The runners-up register tiles for a direct conv in NCHW or NCHWc, a gemm_1x1 in NCHWc, or a
+    Winograd GEMM in NCHWc, on a CPU.
 
-    Those kernels tile (output-channel vectors x rows x columns); gemm_1x1 in NCHW is a GEMM
-    that vectorizes along pixels and reads a tile differently, so it is not offered one. The
-    best tile is what the default (no tile) builds already (`conv_tile`), so it is not
-    offered twice: tuning would measure the same kernel twice.
+    Those kernels tile (output-channel vectors x rows x columns; Winograd: output-channel
+    blocks x 1 x Winograd tiles); gemm_1x1 in NCHW is a GEMM that vectorizes along pixels
+    and reads a tile differently, so it is not offered one. The best tile is what the
+    default (no tile) builds already, so it is not offered twice: tuning would measure the
+    same kernel twice.
     """
-    if target.is_gpu or algorithm not in _TILED or (layout is not None and layout.kind is LayoutKind.NHWC):
+    if target.is_gpu or (layout is not None and layout.kind is LayoutKind.NHWC):
+        return []
+    if algorithm.winograd_tile and layout is not None:
+        count = spec.batch * math.prod(tile_grid(spec.out, algorithm.winograd_tile))
+        return winograd_tiles(spec.out_channels, layout.block, count, target.vector_lanes)[1:1 + TILES_PER_LAYOUT]
+    if algorithm not in _TILED:
         return []
     if algorithm is ConvAlgorithm.GEMM_1X1 and layout is None:
         return []

@@ -38,7 +38,7 @@ from typing import TYPE_CHECKING
 
 from cnncompile.algorithms.applicability import ConvAlgorithm, ConvSpec
 from cnncompile.algorithms.winograd import tile_grid
-from cnncompile.backends.tvm.tiling import MIN_ACCUMULATORS, ConvTile, conv_tiles
+from cnncompile.backends.tvm.tiling import MIN_ACCUMULATORS, ConvTile, conv_tiles, winograd_tiles
 from cnncompile.ir.types import LayoutKind, channel_block
 from cnncompile.selection.calibration import (
     CPU_EFFICIENCY, CPU_EFFICIENCY_TRANSFORMS, GPU_EFFICIENCY, GPU_EFFICIENCY_TRANSFORMS, UNTILED,
@@ -148,8 +148,8 @@ def work(algorithm: ConvAlgorithm, spec: ConvSpec, lanes: int = 8) -> Work:
     if algorithm is ConvAlgorithm.IM2COL_GEMM:
         unrolled = spec.batch * spec.in_channels * math.prod(spec.kernel) * math.prod(spec.out) * item
         return Work(direct, x + y + 2 * unrolled, 2, weight_bytes=w)
-    if algorithm in (ConvAlgorithm.WINOGRAD_F2X3, ConvAlgorithm.WINOGRAD_F4X3):
-        return _winograd(spec, 2 if algorithm is ConvAlgorithm.WINOGRAD_F2X3 else 4, x + y, item)
+    if algorithm.winograd_tile:
+        return _winograd(spec, algorithm.winograd_tile, x + y, item)
     if algorithm is ConvAlgorithm.FFT:
         return _fft(spec, x + y, item, lanes)
     raise ValueError(f"no cost rule for {algorithm}")
@@ -201,8 +201,13 @@ def _tile_factor(candidate: Candidate, spec: ConvSpec, lanes: int) -> float:
     """How a chosen tile fares against the heuristic's best: its loads per FMA, and too few accumulators."""
     if not candidate.tile:
         return 1.0
-    rows = spec.out[-2] if len(spec.out) > 1 else 1
-    best = conv_tiles(spec.out_channels, rows, spec.out[-1], lanes)
+    m = candidate.algorithm.winograd_tile
+    if m and candidate.layout is not None:
+        count = spec.batch * math.prod(tile_grid(spec.out, m))
+        best = winograd_tiles(spec.out_channels, candidate.layout.block, count, lanes)
+    else:
+        rows = spec.out[-2] if len(spec.out) > 1 else 1
+        best = conv_tiles(spec.out_channels, rows, spec.out[-1], lanes)
     tile = ConvTile(*candidate.tile)
     factor = (1 + best[0].loads_per_fma) / (1 + tile.loads_per_fma) if best else 1.0
     return min(factor, 1.0) * (0.7 if tile.accumulators < MIN_ACCUMULATORS else 1.0)

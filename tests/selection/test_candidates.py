@@ -35,7 +35,15 @@ def test_every_candidate_applies_and_every_applicable_algorithm_has_one(spec, ta
             block = c.layout.block
             assert spec.in_channels % block == 0 and spec.out_channels % block == 0
             assert block * 2 > target.vector_lanes or spec.in_channels % (2 * block) or spec.out_channels % (2 * block)
-        if c.tile:
+        if c.tile and c.algorithm.winograd_tile:
+            # (output-channel blocks, 1, Winograd tiles): m x m tiles cover the output, the last overhanging
+            vectors, rows, cols = c.tile
+            m = c.algorithm.winograd_tile
+            count = spec.batch * ((spec.out[0] + m - 1) // m) * ((spec.out[1] + m - 1) // m)
+            assert c.layout.kind is LayoutKind.NCHWC and rows == 1
+            assert (spec.out_channels // c.layout.block) % vectors == 0 and count % cols == 0
+            assert vectors * cols + vectors + SPARE_REGISTERS <= registers(target.vector_lanes)
+        elif c.tile:
             vectors, rows, cols = c.tile
             assert spec.out_channels % (vectors * target.vector_lanes) == 0
             assert spec.out[-1] % cols == 0 and (len(spec.out) == 1 or spec.out[-2] % rows == 0)
@@ -47,6 +55,7 @@ def test_a_resnet_layer_on_avx2():
     assert {"direct/NCHW", "direct/NHWC", "direct/NCHW8c", "im2col_gemm/NCHW", "winograd_f2x3/NCHW",
             "winograd_f4x3/NCHW", "winograd_f2x3/NCHW8c", "winograd_f4x3/NCHW8c", "fft/NCHW"} <= found
     assert not any(s.startswith("winograd") and "NHWC" in s for s in found)
+    assert any(s.startswith("winograd_f4x3/NCHW8c/t") for s in found), "GEMM tiles for blocked Winograd"
     assert not any(s.startswith(("gemm_1x1", "depthwise")) for s in found)
     assert not any(s.startswith(("winograd", "fft", "im2col")) and "NCHW/" in s for s in found), "tiles on NCHW-only"
     assert any(s.startswith("direct/NCHW8c/t") for s in found)

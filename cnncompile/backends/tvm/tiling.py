@@ -79,3 +79,12 @@ def vector_width(channels: int, lanes: int) -> int:
     (an NCHWc block, or all of NHWC's channels): a whole register when they fill one, else the
     largest divisor that fits, so that tiles of whole vectors cover the loop exactly."""
     return max(d for d in range(1, min(channels, lanes) + 1) if channels % d == 0)
+
+
+def winograd_tiles(out_channels: int, block: int, tiles: int, lanes: int) -> list[ConvTile]:
+    """The register tiles of the blocked Winograd kernel's GEMM per transform point (lowering/
+    conv_algorithms/winograd_nchwc.py), best first: `vectors` output-channel blocks of `block`
+    channels x `cols` Winograd tiles (rows 1), ranked as `conv_tiles`."""
+    width = vector_width(block, lanes)
+    blocks = out_channels // block
+    return [t for t in conv_tiles(blocks * width, 1, tiles, width) if blocks % t.vectors == 0]

@@ -34,7 +34,7 @@ from cnncompile.backends.tvm.kernel import CONV_STAGE, Call, Kernel, KernelKind,
 from cnncompile.backends.tvm.lowering import conv_layouts
 from cnncompile.backends.tvm.lowering.common import const, zero_padded
 from cnncompile.backends.tvm.lowering.conv_algorithms import (
-    WINOGRAD_TILE, ConvProblem, checked_tile, lower_algorithm, lower_stored_winograd,
+    ConvProblem, checked_tile, lower_algorithm, lower_stored_winograd,
 )
 from cnncompile.backends.tvm.lowering.epilogue import Epilogue
 from cnncompile.backends.tvm.tiling import ConvTile, conv_tile
@@ -78,7 +78,7 @@ def _forward(call: Call, kind: Activation = Activation.NONE, activation_attrs: o
     attrs = call.attrs
     algorithm = getattr(attrs, "algorithm", ConvAlgorithm.DIRECT)
     if storage(call.out_types[0]) is not None:
-        if algorithm in WINOGRAD_TILE:
+        if algorithm.winograd_tile:
             return lower_stored_winograd(call, Epilogue(bias, residual, kind, activation_attrs), algorithm)
         return conv_layouts.lower(call, kind, activation_attrs)
     window = resolve_window("Conv", shape_of(x)[2:], shape_of(w)[2:], attrs.strides, attrs.dilations,

@@ -45,14 +45,11 @@ from cnncompile.backends.tvm.lowering.epilogue import Epilogue
 from cnncompile.ops.spatial import resolve_window
 from cnncompile.errors import AttrError, CnnCompileError
 
-__all__ = ["WINOGRAD_TILE", "ConvProblem", "checked_tile", "lower_algorithm", "lower_stored_winograd"]
+__all__ = ["ConvProblem", "checked_tile", "lower_algorithm", "lower_stored_winograd"]
 
 
 # The algorithms that transform the weights at build time, which need them as graph constants.
 _BUILD_TIME_WEIGHTS = frozenset({ConvAlgorithm.WINOGRAD_F2X3, ConvAlgorithm.WINOGRAD_F4X3, ConvAlgorithm.FFT})
-
-# Each Winograd algorithm's output tile m of F(m, 3).
-WINOGRAD_TILE = {ConvAlgorithm.WINOGRAD_F2X3: 2, ConvAlgorithm.WINOGRAD_F4X3: 4}
 
 # The kernels whose schedule has no register tile to tune.
 _UNTILED = frozenset({ConvAlgorithm.DEPTHWISE, ConvAlgorithm.FFT})
@@ -61,8 +58,8 @@ _KERNELS: dict[ConvAlgorithm, Callable[[ConvProblem], Kernel]] = {
     ConvAlgorithm.DEPTHWISE: depthwise,
     ConvAlgorithm.GEMM_1X1: gemm_1x1,
     ConvAlgorithm.IM2COL_GEMM: im2col_gemm,
-    ConvAlgorithm.WINOGRAD_F2X3: partial(winograd, m=WINOGRAD_TILE[ConvAlgorithm.WINOGRAD_F2X3]),
-    ConvAlgorithm.WINOGRAD_F4X3: partial(winograd, m=WINOGRAD_TILE[ConvAlgorithm.WINOGRAD_F4X3]),
+    ConvAlgorithm.WINOGRAD_F2X3: partial(winograd, m=ConvAlgorithm.WINOGRAD_F2X3.winograd_tile),
+    ConvAlgorithm.WINOGRAD_F4X3: partial(winograd, m=ConvAlgorithm.WINOGRAD_F4X3.winograd_tile),
     ConvAlgorithm.FFT: fft,
 }
 
@@ -88,4 +85,4 @@ def lower_stored_winograd(call: Call, epilogue: Epilogue, algorithm: ConvAlgorit
     x_type, w_type = call.in_types[:2]
     window = resolve_window("Conv", x_type.shape[2:], w_type.shape[2:], attrs.strides, attrs.dilations,
                             attrs.pads, attrs.auto_pad)
-    return winograd_nchwc(call, window, epilogue, WINOGRAD_TILE[algorithm])
+    return winograd_nchwc(call, window, epilogue, algorithm.winograd_tile)

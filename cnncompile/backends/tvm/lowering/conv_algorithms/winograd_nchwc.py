@@ -34,7 +34,7 @@ from cnncompile.backends.tvm.kernel import (
 from cnncompile.backends.tvm.lowering.common import const
 from cnncompile.backends.tvm.lowering.epilogue import EPILOGUE_STAGE, Epilogue
 from cnncompile.backends.tvm.lowering.layouts import pad_spatial, physical_index, physical_shape
-from cnncompile.backends.tvm.tiling import ConvTile, conv_tiles, requested_tile, vector_width
+from cnncompile.backends.tvm.tiling import ConvTile, requested_tile, vector_width, winograd_tiles
 from cnncompile.errors import AttrError
 from cnncompile.ir.types import LayoutKind, storage
 from cnncompile.ops.spatial import Window
@@ -71,19 +71,19 @@ def packed_weights(w: np.ndarray, m: int, out_block: int, in_block: int) -> np.n
     return transform_taps(taps, m)
 
 
-def gemm_tile(call: Call, out_blocks: int, tiles: int) -> ConvTile:
-    """The GEMM's register tile: (vectors of output channels, 1, tiles); attrs.tile when tuning chose one."""
-    lanes = call.lanes
+def gemm_tile(call: Call, out_channels: int, tiles: int) -> ConvTile:
+    """The GEMM's register tile: attrs.tile when tuning chose one (checked), else the best of `winograd_tiles`."""
     block = storage(call.out_types[0]).block
-    width = vector_width(block, lanes)
+    fitting = winograd_tiles(out_channels, block, tiles, call.lanes)
     chosen = tuple(call.attrs.tile)
-    if chosen:
-        tile = requested_tile(chosen)
-        if tile.rows != 1 or out_blocks % tile.vectors or tiles % tile.cols:
-            raise AttrError(f"tile {list(chosen)} does not fit this Winograd GEMM: it takes (vectors dividing "
-                            f"{out_blocks} channel blocks, 1, columns dividing {tiles} tiles)")
-        return tile
-    return next(t for t in conv_tiles(out_blocks * width, 1, tiles, width) if out_blocks % t.vectors == 0)
+    if not chosen:
+        return fitting[0]
+    tile = requested_tile(chosen)
+    if tile not in fitting:
+        raise AttrError(f"tile {list(chosen)} does not fit this Winograd GEMM: it takes (vectors dividing "
+                        f"{out_channels // block} channel blocks, 1, columns dividing {tiles} tiles) within "
+                        "the registers")
+    return tile
 
 
 def winograd_nchwc(call: Call, window: Window, epilogue: Epilogue, m: int) -> Kernel:
@@ -104,7 +104,7 @@ def winograd_nchwc(call: Call, window: Window, epilogue: Epilogue, m: int) -> Ke
     padded = pad_spatial(x, source, begin, [tiles_h * m + 2 - height - begin[0],
                                             tiles_w * m + 2 - width - begin[1]], const(0, x.dtype))
     dtype = str(x.dtype)
-    tile = gemm_tile(call, out_channels // ob, tiles)
+    tile = gemm_tile(call, out_channels, tiles)
     kernel = Kernel([], KernelKind.WINOGRAD_NCHWC, tile=tile)
     u = kernel.repack(1, (a, a, out_channels // ob, channels // vb, vb, ob), dtype,
                       partial(packed_weights, m=m, out_block=ob, in_block=vb), "w_winograd")
