@@ -43,9 +43,9 @@ from cnncompile.ops.spatial import Window
 def matrix_row(matrix: np.ndarray, row: tirx.Expr, read: Callable[[int], tirx.Expr], dtype: str) -> tirx.Expr:
     """sum_k matrix[row, k] * read(k) for a symbolic `row`: one sum per row of the matrix, without its
     zero terms and with its +-1 coefficients as plain additions, selected by `row`. The schedule
-    unrolls the loop over `row`, so the selection folds away and each copy is its own short sum;
-    a reduction over k with the coefficient as an expression of (row, k) leaves the compiler far
-    more to fold (and takes it several times longer to build)."""
+    unrolls the loop over `row`, so the selection folds away and each copy is its own short sum.
+    Written as a reduction over k, each term would be an update statement of its own, and the
+    output transform, being a reduction, could not take the epilogue in."""
     terms = [read(k) for k in range(matrix.shape[1])]
     value: tirx.Expr | None = None
     for r in reversed(range(matrix.shape[0])):
