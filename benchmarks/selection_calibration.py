@@ -37,7 +37,11 @@ LAYERS = [
     ("resnet 3x3 64->64 @56", (1, 64, 56, 56), 64, 3, 1, 1),
     ("resnet50 1x1 64->256 @56", (1, 64, 56, 56), 256, 1, 1, 1),
     ("resnet50 1x1 256->64 @56", (1, 256, 56, 56), 64, 1, 1, 1),
+    ("resnet 3x3 128->128 @28", (1, 128, 28, 28), 128, 3, 1, 1),
     ("resnet50 3x3 256->256 @14", (1, 256, 14, 14), 256, 3, 1, 1),
+    ("resnet 3x3 512->512 @7", (1, 512, 7, 7), 512, 3, 1, 1),
+    ("densenet 3x3 128->32 @56", (1, 128, 56, 56), 32, 3, 1, 1),
+    ("densenet 3x3 128->32 @14", (1, 128, 14, 14), 32, 3, 1, 1),
     ("resnet 3x3 s2 64->128 @56", (1, 64, 56, 56), 128, 3, 2, 1),
     ("mobilenetv2 dw3x3 32 @112", (1, 32, 112, 112), 32, 3, 1, 32),
     ("mobilenetv2 dw3x3 144 @56", (1, 144, 56, 56), 144, 3, 1, 144),
@@ -90,7 +94,7 @@ class Timed:
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--rounds", type=int, default=7)
-    parser.add_argument("--only", help="substring of a layer name")
+    parser.add_argument("--only", action="append", help="substring of a layer name (may be repeated)")
     parser.add_argument("--fft", action="store_true", help="time fft on every layer")
     args = parser.parse_args()
     target = parse_target("llvm")
@@ -98,7 +102,7 @@ def main() -> None:
     rng = np.random.default_rng(0)
     print(f"target {target}, {machine.lanes} lanes, model peak {machine.peak / 1e9:.0f} GFLOP/s")
     for name, x_shape, out, kernel, stride, group in LAYERS:
-        if args.only and args.only not in name:
+        if args.only and not any(part in name for part in args.only):
             continue
         x_type = TensorType(x_shape, DType.FLOAT32)
         w_type = TensorType((out, x_shape[1] // group, kernel, kernel), DType.FLOAT32)
@@ -126,8 +130,9 @@ def main() -> None:
             est = estimate(t.candidate, spec, machine)
             kernel_only = est.seconds - est.transform_bytes / machine.bandwidth
             # the efficiency that makes the model's formula give the measured time
-            compute = best - done.bytes / machine.bandwidth - done.stages * machine.launch \
-                - done.transform_flops / (machine.peak * transform_efficiency(t.candidate, machine))
+            compute = best - done.bytes / machine.bandwidth - done.stages * machine.launch
+            if done.transform_flops:
+                compute -= done.transform_flops / (machine.peak * transform_efficiency(t.candidate, machine))
             implied = (done.flops - done.transform_flops) / (max(compute, 1e-9) * machine.peak)
             print(f"  {str(t.candidate):<22} {statistics.median(t.times) * 1e3:8.3f}m {best * 1e3:8.3f}m "
                   f"{direct_flops / best / 1e9:8.1f} {implied:7.3f} {est.efficiency:6.3f} {kernel_only * 1e3:8.3f}m")
