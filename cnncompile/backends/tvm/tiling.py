@@ -7,7 +7,8 @@ reduction loads `vectors` weight registers (contiguous, thanks to the packing) a
 broadcasts `rows x cols` input scalars, then issues one FMA per accumulator. The best
 tile loads least per FMA, keeps enough independent accumulators (>= 8) to hide the FMA
 latency, and leaves a few registers for the loads. Rows and columns divide the output
-exactly, so no tile straddles the edge of the image.
+exactly, so no tile straddles the edge of the image; except in `layout_tiles`, whose
+one-row tiles run along the flattened image and may overhang its end.
 """
 
 from __future__ import annotations
@@ -65,6 +66,29 @@ def conv_tiles(channels: int, out_rows: int, out_cols: int, lanes: int) -> list[
         if v * r * c + v + SPARE_REGISTERS <= registers(lanes)
     ]
     return sorted(tiles, key=lambda t: (t.accumulators < MIN_ACCUMULATORS, t.loads_per_fma, -t.accumulators))
+
+
+def layout_tiles(channels: int, out_rows: int, out_cols: int, lanes: int) -> list[ConvTile]:
+    """The tiles of a conv stored in a layout (lowering/conv_layouts.py), best first: those of `conv_tiles`,
+    and one-row tiles of any width, which that kernel runs along the image flattened row after row (its
+    last tile computing a few pixels past the end, dropped). Its schedule broadcasts each input right
+    before the FMAs that use it, so a single register besides the weights suffices. Ranked as
+    `conv_tiles`, the loads per FMA weighted by the pixels computed per output pixel."""
+    pixels = out_rows * out_cols
+    flat = [
+        ConvTile(v, 1, c)
+        for v in (1, 2, 3, 4) if channels % (v * lanes) == 0
+        for c in range(1, min(pixels, registers(lanes)) + 1)
+        if v * c + v + 1 <= registers(lanes)
+    ]
+    tiles = set(flat) | set(conv_tiles(channels, out_rows, out_cols, lanes))
+
+    def cost(tile: ConvTile) -> float:
+        computed = -(-pixels // tile.cols) * tile.cols if tile.rows == 1 else pixels
+        return computed / pixels * (1 + tile.loads_per_fma)
+
+    return sorted(tiles, key=lambda t: (t.accumulators < MIN_ACCUMULATORS, cost(t), -t.accumulators,
+                                        t.vectors, t.rows))
 
 
 def conv_tile(channels: int, out_rows: int, out_cols: int, lanes: int) -> ConvTile | None:

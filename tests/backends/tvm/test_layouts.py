@@ -16,9 +16,10 @@ from cnncompile.backends.tvm.kernel import KernelKind
 from cnncompile.backends.tvm.lowering import lower_node
 from cnncompile.backends.tvm.module import lower_graph
 from cnncompile.backends.tvm.runtime import Signature
+from cnncompile.backends.tvm.schedule.cpu_layouts import MIN_PARALLEL_MACS
 from cnncompile.backends.tvm.schedule.cuda import GPU_LIMITS, RULE_ATTR, lowered_for_check
 from cnncompile.backends.tvm.target import parse_target
-from cnncompile.backends.tvm.tiling import ConvTile
+from cnncompile.backends.tvm.tiling import ConvTile, conv_tiles, layout_tiles
 from cnncompile.errors import CnnCompileError
 from cnncompile.ir.graph import Graph, Value
 from cnncompile.ir.types import NHWC, Layout, TensorType, nchwc
@@ -187,6 +188,64 @@ def test_a_tile_that_does_not_divide_the_output_is_an_error_naming_the_node():
     conv = next(n for n in graph.nodes if n.op.name == "FusedConv")
     with pytest.raises(CnnCompileError, match=f"node '{conv.name}'.*tile \\[1, 3, 2\\].*3 rows"):
         lower_graph(graph, LLVM)
+
+
+# (id, X layout, Y layout, in channels, out channels, size, kernel, conv attrs, residual, tile): one-row tiles
+# whose width does not divide the output's, which run along the flattened image and overhang its end.
+FLAT_TILES = [
+    ("nchw8c-3x3-residual", nchwc(8), nchwc(8), 16, 16, 7, 3, {"pads": (1, 1, 1, 1)}, True, (2, 1, 5)),
+    ("nchw8c-1x1-stride2", nchwc(8), nchwc(8), 24, 24, 9, 1, {"strides": (2, 2)}, False, (3, 1, 4)),
+    ("nchw-input-7x7-stride2", None, nchwc(8), 3, 16, 15, 7, {"strides": (2, 2), "pads": (3, 3, 3, 3)}, False,
+     (1, 1, 6)),
+    ("16c-blocks-split-in-vectors", nchwc(16), nchwc(16), 16, 32, 5, 3, {"pads": (1, 1, 1, 1)}, True, (1, 1, 7)),
+    ("grouped-whole-blocks", nchwc(8), nchwc(8), 32, 32, 8, 3, {"group": 2, "strides": (2, 2), "pads": (1, 1, 1, 1)},
+     False, (2, 1, 3)),
+    ("nhwc-grouped", NHWC, NHWC, 12, 18, 6, 3, {"group": 3, "pads": (1, 0, 1, 0)}, True, (1, 1, 5)),
+]
+
+
+@pytest.mark.parametrize("case", FLAT_TILES, ids=[c[0] for c in FLAT_TILES])
+def test_a_one_row_tile_wraps_rows_and_may_overhang_the_output(case):
+    _, *spec, tile = case
+    graph = conv_graph(*spec, tile=tile, name=case[0])
+    conv = next(n for n in graph.nodes if n.op.name == "FusedConv")
+    _, kernel = lower_node(conv, tuple(graph.is_constant(v) for v in conv.inputs), LLVM.vector_lanes)
+    pixels = int(np.prod(conv.outputs[0].type.shape[2:]))
+    stage = next(t for t in kernel.outputs[0].op.input_tensors if t.op.name == "conv")
+    axis = 1 if conv.attrs.layout == NHWC else 2
+    assert kernel.tile == ConvTile(*tile) and pixels % tile[2] != 0
+    assert len(stage.shape) == len(kernel.outputs[0].shape) - 1
+    assert int(stage.shape[axis]) == -(-pixels // tile[2]) * tile[2]
+    assert_matches_reference(graph)
+
+
+def test_a_one_row_tile_wider_than_the_image_is_an_error():
+    graph = conv_graph(nchwc(8), nchwc(8), 16, 16, 3, 3, {"pads": (1, 1, 1, 1)}, False, tile=(1, 1, 10))
+    with pytest.raises(CnnCompileError, match="tile \\[1, 1, 10\\].*10 columns exceed the 3x3 output"):
+        lower_graph(graph, LLVM)
+
+
+def test_layout_tiles_rank_one_row_tiles_by_the_pixels_they_compute():
+    """A 7x7 image takes 10 tiles of 5 pixels (0.7 loads per FMA), not 7 rows of 7 (1.14); every tile fits
+    the 16 AVX2 registers with its weight vectors and one broadcast; conv_tiles' tiles stay candidates."""
+    assert layout_tiles(512, 7, 7, 8)[0] == ConvTile(2, 1, 5)
+    assert layout_tiles(96, 14, 14, 8)[0] == ConvTile(3, 1, 4)
+    assert all(t.accumulators + t.vectors + 1 <= 16 for t in layout_tiles(96, 14, 14, 8))
+    assert set(conv_tiles(64, 56, 56, 8)) <= set(layout_tiles(64, 56, 56, 8))
+
+
+def test_a_conv_below_min_parallel_macs_runs_on_one_thread():
+    """Waking the thread pool costs more than a small conv's second core saves: a 16-channel depthwise conv
+    on 8x8 keeps its tiles serial; the same conv on 128 channels at 56x56 shares them."""
+    def parallel_loops(channels, size):
+        graph = conv_graph(nchwc(8), nchwc(8), channels, channels, size, 3, {"group": channels, "pads": (1, 1, 1, 1)},
+                           False)
+        func = next(f for gv, f in lower_graph(graph, LLVM).module.functions_items()
+                    if isinstance(f, tvm.tirx.PrimFunc) and gv.name_hint.startswith("fusedconv"))
+        return func.script().count("T.parallel(")
+
+    assert 16 * 8 * 8 * 9 < MIN_PARALLEL_MACS <= 128 * 56 * 56 * 9
+    assert parallel_loops(16, 8) == 0 and parallel_loops(128, 56) == 1
 
 
 def test_a_constant_stored_in_a_layout_is_converted_when_embedded():

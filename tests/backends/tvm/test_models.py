@@ -34,8 +34,10 @@ def check(graph: cnncompile.Graph, pipeline: str = "O3") -> None:
     result = judge(compiled, graph, inputs)
     assert result.passed, result.report()
     ours = compiled.run(inputs)
+    # a Winograd F(4,3) layer is allowed 1e-3 by the policy: the engines may differ by as much
+    limit = max(ORT_AGREEMENT, result.tolerance)
     for name, theirs in onnxruntime_outputs(graph, inputs).items():
-        assert relative_error(ours[name], theirs) <= ORT_AGREEMENT, name
+        assert relative_error(ours[name], theirs) <= limit, name
 
 
 @pytest.mark.parametrize("name, size", [

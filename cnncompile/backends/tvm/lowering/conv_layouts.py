@@ -18,22 +18,27 @@ different input blocks) runs as a plain direct conv over Y's layout instead.
 Weights given at run time are packed by a `w_pack` stage of the kernel itself. On a CPU
 the kernel carries its register tile: `vectors` vectors of output channels (each
 `vector_width` channels) x `rows` x `cols` output pixels, from attrs.tile when tuning
-chose one, else from tiling.py.
+chose one, else from tiling.py (`layout_tiles`). A one-row tile of a conv with a channel
+reduction makes the conv stage flat, its rows and columns one pixel axis p = oh * OW + ow
+rounded up to whole tiles (conv[n, oo, p, oi] in NCHWc), so that a tile's width need not
+divide OW: tiles wrap from one row to the next, the last one's extra pixels recompute the
+last pixel, and the epilogue, always present then, writes Y's pixels only.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 from tvm import te, tirx
 
-from cnncompile.backends.tvm.kernel import CONV_STAGE, Call, Kernel, KernelKind, Repack, shape_of
+from cnncompile.backends.tvm.kernel import CONV_STAGE, Call, Kernel, KernelKind, Repack
 from cnncompile.backends.tvm.lowering.activations import activation
 from cnncompile.backends.tvm.lowering.common import const
 from cnncompile.backends.tvm.lowering.layouts import logical_index, pad_spatial, physical_index, physical_shape
-from cnncompile.backends.tvm.tiling import ConvTile, conv_tiles, requested_tile, vector_width
+from cnncompile.backends.tvm.tiling import ConvTile, layout_tiles, requested_tile, vector_width
 from cnncompile.errors import AttrError
 from cnncompile.ir.types import Layout, LayoutKind, storage
 from cnncompile.ops.fused import Activation
@@ -58,10 +63,45 @@ class _Conv:
     group_in: int
     group_out: int
     group: int
+    pixels: int | None = None   # a flat stage's extent: Y's pixels row after row, rounded up to whole tiles
 
     @property
     def depthwise(self) -> bool:
         return self.group_in == 1 and self.group_out == 1
+
+    @property
+    def rows_axis(self) -> int:
+        """Y's axis of output rows; the columns follow it."""
+        return 2 if self.layout.kind is LayoutKind.NCHWC else 1
+
+    @property
+    def out_size(self) -> tuple[int, int]:
+        return self.out_shape[self.rows_axis], self.out_shape[self.rows_axis + 1]
+
+    @property
+    def stage_shape(self) -> tuple[int, ...]:
+        """The conv stage's shape: Y's, or with the rows and columns flattened into `pixels`."""
+        if self.pixels is None:
+            return self.out_shape
+        axis = self.rows_axis
+        return (*self.out_shape[:axis], self.pixels, *self.out_shape[axis + 2:])
+
+    def output_pixel(self, spatial: tuple[tirx.Expr, ...]) -> tuple[tirx.Expr, tirx.Expr]:
+        """The (row, column) of Y a stage index's spatial part computes; a flat stage's pixels past the
+        end (in its last tile) compute the last pixel again, and the epilogue drops them."""
+        if self.pixels is None:
+            return spatial
+        (p,) = spatial
+        rows, cols = self.out_size
+        q = tirx.min(p, rows * cols - 1) if self.pixels > rows * cols else p
+        return q // cols, q % cols
+
+    def stage_index(self, index: tuple[tirx.Expr, ...]) -> tuple[tirx.Expr, ...]:
+        """The conv stage's index of Y's element `index`."""
+        if self.pixels is None:
+            return index
+        axis = self.rows_axis
+        return (*index[:axis], index[axis] * self.out_size[1] + index[axis + 1], *index[axis + 2:])
 
     def position(self, p: tirx.Expr, k: tirx.Expr, axis: int) -> tirx.Expr:
         """The padded input's row (axis 0) or column (axis 1) that output p reads at tap k."""
@@ -85,20 +125,24 @@ def lower(call: Call, kind: Activation, activation_attrs: object) -> Kernel:
     conv = _Conv(padded, source, storage(call.out_types[0]), window, physical_shape(call.out_types[0]),
                  out_channels, group_in, out_channels // attrs.group, attrs.group)
     kernel = Kernel([], KernelKind.CONV_LAYOUT)
+    split_blocks = conv.layout.kind is LayoutKind.NCHWC and not conv.depthwise and conv.group > 1 \
+        and conv.group_out % conv.layout.block != 0
+    if call.lanes is not None and not split_blocks:
+        kernel.tile = _tile(call, conv)
+        if _flat(kernel.tile, conv):
+            conv = replace(conv, pixels=math.ceil(math.prod(conv.out_size) / kernel.tile.cols) * kernel.tile.cols)
     if conv.layout.kind is LayoutKind.NHWC:
         result = _depthwise_nhwc(kernel, call, conv) if conv.depthwise else _nhwc(kernel, call, conv)
     elif conv.depthwise:
         result = _depthwise_nchwc(kernel, call, conv)
-    elif conv.group == 1 or conv.group_out % conv.layout.block == 0:
+    elif not split_blocks:
         result = _nchwc(kernel, call, conv)
     else:
         kernel.kind = KernelKind.CONV
         result = _split_blocks(call, conv)
-    if kernel.kind is KernelKind.CONV_LAYOUT and call.lanes is not None:
-        kernel.tile = _tile(call, conv)
     bias = call.inputs[2] if len(call.inputs) > 2 else None
     residual = call.inputs[3] if len(call.inputs) > 3 else None
-    kernel.outputs.append(_epilogue(result, conv.layout, bias, residual, kind, activation_attrs))
+    kernel.outputs.append(_epilogue(result, conv, bias, residual, kind, activation_attrs))
     return kernel
 
 
@@ -131,8 +175,10 @@ def _nchwc(kernel: Kernel, call: Call, conv: _Conv) -> te.Tensor:
     rci = te.reduce_axis((0, ib), name="rci") if ib > 1 else None
     blocks_per_group = conv.group_out // ob
 
-    def compute(n, oo, oh, ow, oi):
+    def compute(*index):
+        n, oo, *pixel, oi = index
         group = oo // blocks_per_group if conv.group > 1 else 0
+        oh, ow = conv.output_pixel(pixel)
         h, x = conv.position(oh, rkh, 0), conv.position(ow, rkw, 1)
         if ib > 1:
             value = conv.x[n, group * (conv.group_in // ib) + rco, h, x, rci]
@@ -142,7 +188,7 @@ def _nchwc(kernel: Kernel, call: Call, conv: _Conv) -> te.Tensor:
         weight = packed[oo, rco, rkh, rkw, rci if rci is not None else 0, oi]
         return te.sum(value * weight, axis=[rco, rkh, rkw, *([rci] if rci is not None else [])])
 
-    return te.compute(conv.out_shape, compute, name=CONV_STAGE)
+    return te.compute(conv.stage_shape, compute, name=CONV_STAGE)
 
 
 def _nhwc(kernel: Kernel, call: Call, conv: _Conv) -> te.Tensor:
@@ -154,12 +200,14 @@ def _nhwc(kernel: Kernel, call: Call, conv: _Conv) -> te.Tensor:
     rc = te.reduce_axis((0, conv.group_in), name="rc")
     rkh, rkw = te.reduce_axis((0, kh), name="rkh"), te.reduce_axis((0, kw), name="rkw")
 
-    def compute(n, oh, ow, o):
+    def compute(*index):
+        n, *pixel, o = index
+        oh, ow = conv.output_pixel(pixel)
         channel = (o // conv.group_out) * conv.group_in + rc if conv.group > 1 else rc
         value = conv.read(n, channel, conv.position(oh, rkh, 0), conv.position(ow, rkw, 1))
         return te.sum(value * packed[rkh, rkw, rc, o], axis=[rc, rkh, rkw])
 
-    return te.compute(conv.out_shape, compute, name=CONV_STAGE)
+    return te.compute(conv.stage_shape, compute, name=CONV_STAGE)
 
 
 def _depthwise_nchwc(kernel: Kernel, call: Call, conv: _Conv) -> te.Tensor:
@@ -177,7 +225,7 @@ def _depthwise_nchwc(kernel: Kernel, call: Call, conv: _Conv) -> te.Tensor:
         value = conv.x[n, co, h, x, ci] if same_blocks else conv.read(n, co * ob + ci, h, x)
         return te.sum(value * packed[co, rkh, rkw, ci], axis=[rkh, rkw])
 
-    return te.compute(conv.out_shape, compute, name=CONV_STAGE)
+    return te.compute(conv.stage_shape, compute, name=CONV_STAGE)
 
 
 def _depthwise_nhwc(kernel: Kernel, call: Call, conv: _Conv) -> te.Tensor:
@@ -192,7 +240,7 @@ def _depthwise_nhwc(kernel: Kernel, call: Call, conv: _Conv) -> te.Tensor:
         value = conv.read(n, c, conv.position(oh, rkh, 0), conv.position(ow, rkw, 1))
         return te.sum(value * packed[rkh, rkw, c], axis=[rkh, rkw])
 
-    return te.compute(conv.out_shape, compute, name=CONV_STAGE)
+    return te.compute(conv.stage_shape, compute, name=CONV_STAGE)
 
 
 def _split_blocks(call: Call, conv: _Conv) -> te.Tensor:
@@ -209,24 +257,25 @@ def _split_blocks(call: Call, conv: _Conv) -> te.Tensor:
         value = conv.read(n, channel, conv.position(oh, rkh, 0), conv.position(ow, rkw, 1))
         return te.sum(value * w[o, rc, rkh, rkw], axis=[rc, rkh, rkw])
 
-    return te.compute(conv.out_shape, compute, name=CONV_STAGE)
+    return te.compute(conv.stage_shape, compute, name=CONV_STAGE)
 
 
-def _epilogue(conv: te.Tensor, layout: Layout, bias: te.Tensor | None, residual: te.Tensor | None,
+def _epilogue(stage: te.Tensor, conv: _Conv, bias: te.Tensor | None, residual: te.Tensor | None,
               kind: Activation, activation_attrs: object) -> te.Tensor:
-    """activation(conv + bias[channel] + residual), in Y's layout; the conv itself when nothing is added."""
-    if bias is None and residual is None and kind is Activation.NONE:
-        return conv
+    """activation(conv + bias[channel] + residual), in Y's layout and shape; the conv stage itself when
+    nothing is added and it has Y's shape."""
+    if bias is None and residual is None and kind is Activation.NONE and conv.pixels is None:
+        return stage
 
     def finish(*index):
-        y = conv[index]
+        y = stage[conv.stage_index(index)]
         if bias is not None:
-            y = y + bias[logical_index(layout, index)[1]]
+            y = y + bias[logical_index(conv.layout, index)[1]]
         if residual is not None:
             y = y + residual[index]
         return activation(y, kind, activation_attrs)
 
-    return te.compute(shape_of(conv), finish, name="epilogue")
+    return te.compute(conv.out_shape, finish, name="epilogue")
 
 
 def _channel_loop(conv: _Conv) -> tuple[int, int]:
@@ -236,14 +285,23 @@ def _channel_loop(conv: _Conv) -> tuple[int, int]:
     return conv.layout.block, conv.group_out if conv.group > 1 and not conv.depthwise else conv.out_channels
 
 
+def _flat(tile: ConvTile, conv: _Conv) -> bool:
+    """Whether the conv stage runs over Y's pixels flattened, its one-row tiles wrapping from one output row
+    to the next: every conv with a channel reduction does (the last tile may run past the end), so that
+    the best number of columns need not divide the width."""
+    return tile.rows == 1 and not conv.depthwise
+
+
 def _fits(tile: ConvTile, conv: _Conv, lanes: int) -> str | None:
-    """None when `tile` covers the conv's output exactly, else why not."""
+    """None when `tile` covers the conv's channels with whole vectors and its output with whole tiles (a
+    flat tile's columns need only fit in the image), else why not."""
     inner, channels = _channel_loop(conv)
     span = tile.vectors * vector_width(inner, lanes)
-    _, *rest = conv.out_shape
-    rows, cols = (rest[1], rest[2]) if conv.layout.kind is LayoutKind.NCHWC else (rest[0], rest[1])
+    rows, cols = conv.out_size
     if channels % span or (span % inner and inner % span):
         return f"{tile.vectors} vectors span {span} channels, which must divide {channels} and fit blocks of {inner}"
+    if _flat(tile, conv):
+        return None if tile.cols <= rows * cols else f"{tile.cols} columns exceed the {rows}x{cols} output"
     if rows % tile.rows or cols % tile.cols:
         return f"{tile.rows} rows x {tile.cols} columns do not divide the {rows}x{cols} output"
     return None
@@ -261,11 +319,10 @@ def _tile(call: Call, conv: _Conv) -> ConvTile:
         return tile
     inner, channels = _channel_loop(conv)
     width = vector_width(inner, lanes)
-    rows, cols = (conv.out_shape[2], conv.out_shape[3]) if conv.layout.kind is LayoutKind.NCHWC \
-        else (conv.out_shape[1], conv.out_shape[2])
+    rows, cols = conv.out_size
     if conv.depthwise:
         return _depthwise_tile(max(inner // width, 1) if conv.layout.kind is LayoutKind.NCHWC else 1, rows, cols)
-    return next(t for t in conv_tiles(channels, rows, cols, width) if _fits(t, conv, lanes) is None)
+    return next(t for t in layout_tiles(channels, rows, cols, width) if _fits(t, conv, lanes) is None)
 
 
 def _depthwise_tile(vectors: int, rows: int, cols: int) -> ConvTile:
