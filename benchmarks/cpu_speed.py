@@ -27,6 +27,10 @@ Recorded (AMD EPYC znver4, AVX-512 hidden, 2 cores; 8 rounds; sgemm peak 172 GFL
     densenet121        1       46.1       42.4           1.09x       124
     densenet121        8      335.2      299.9           1.12x       137
 
+With Winograd on NCHWc and flat register tiles (session 3; batch 1, 6 rounds, sgemm peak 160):
+O3 / onnxruntime resnet18 20.1 / 25.7 ms (0.78x), mobilenet_v2 6.5 / 6.2 (1.05x), resnet50
+50.9 / 55.7 (0.91x), densenet121 44.5 / 47.5 (0.94x), vgg16 104 / 211 (0.49x).
+
 After `--tune` (budgets 6m, 4m, 4m; batch 1, 10 rounds, separate runs), tuned / O3 /
 onnxruntime: resnet18 21.7 / 25.7 / 22.8 ms (tuned 0.96x of onnxruntime), resnet50
 67.5 / 70.6 / 59.3 ms (1.14x), mobilenet_v2 7.4 / 7.7 / 6.7 ms (1.12x).
