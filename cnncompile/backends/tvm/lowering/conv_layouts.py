@@ -35,9 +35,9 @@ import numpy as np
 from tvm import te, tirx
 
 from cnncompile.backends.tvm.kernel import CONV_STAGE, Call, Kernel, KernelKind, Repack
-from cnncompile.backends.tvm.lowering.activations import activation
 from cnncompile.backends.tvm.lowering.common import const
-from cnncompile.backends.tvm.lowering.layouts import logical_index, pad_spatial, physical_index, physical_shape
+from cnncompile.backends.tvm.lowering.epilogue import Epilogue
+from cnncompile.backends.tvm.lowering.layouts import pad_spatial, physical_index, physical_shape
 from cnncompile.backends.tvm.tiling import ConvTile, layout_tiles, requested_tile, vector_width
 from cnncompile.errors import AttrError
 from cnncompile.ir.types import Layout, LayoutKind, storage
@@ -264,18 +264,10 @@ def _epilogue(stage: te.Tensor, conv: _Conv, bias: te.Tensor | None, residual: t
               kind: Activation, activation_attrs: object) -> te.Tensor:
     """activation(conv + bias[channel] + residual), in Y's layout and shape; the conv stage itself when
     nothing is added and it has Y's shape."""
-    if bias is None and residual is None and kind is Activation.NONE and conv.pixels is None:
+    epilogue = Epilogue(bias, residual, kind, activation_attrs)
+    if epilogue.empty and conv.pixels is None:
         return stage
-
-    def finish(*index):
-        y = stage[conv.stage_index(index)]
-        if bias is not None:
-            y = y + bias[logical_index(conv.layout, index)[1]]
-        if residual is not None:
-            y = y + residual[index]
-        return activation(y, kind, activation_attrs)
-
-    return te.compute(conv.out_shape, finish, name="epilogue")
+    return epilogue.finish_stored(lambda *index: stage[conv.stage_index(index)], conv.out_shape, conv.layout)
 
 
 def _channel_loop(conv: _Conv) -> tuple[int, int]:
