@@ -171,6 +171,9 @@ CASES: list[Case] = [
     case("Gemm", normal(24, 3), normal(16, 24), normal(3, 1), transA=1, transB=1, alpha=0.5, beta=2.0,
          id="Gemm-transposed-scaled"),
     case("Gemm", normal(1, 64), he(40, 64), normal(40), constant=(1, 2), transB=1, id="Gemm-fc"),
+    # N filling no whole vector: the blocked product computes zero-padded columns and stores only N
+    case("Gemm", normal(1, 48), he(37, 48), normal(37), constant=(1, 2), transB=1, id="Gemm-fc-ragged"),
+    case("Gemm", normal(3, 16), he(16, 21), constant=(1,), id="Gemm-ragged-no-bias"),
     case("MatMul", normal(2, 3, 5, 8), normal(3, 8, 6)),
     case("MatMul", normal(7), normal(2, 7, 4), id="MatMul-vector-left"),
     case("MatMul", normal(3, 7), normal(7), id="MatMul-vector-right"),

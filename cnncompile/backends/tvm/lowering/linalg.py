@@ -4,7 +4,10 @@ The `gemm` stage's spatial loops end in (i, j) whenever both operands are matric
 shape GEMM schedules tile; Gemm's alpha, beta and C are an element-wise epilogue. On a
 CPU, a Gemm whose B is a constant (a dense layer's weights) is lowered blocked: B is
 repacked at build time to (N/B, K, B), whatever transB says, so a block of output columns
-is one contiguous vector per step of K.
+is one contiguous vector per step of K. When N does not fill whole vectors (a classifier's
+1000 classes on 16 lanes), B is packed with zero columns up to the next vector and the
+product computes them too, its epilogue storing only the first N: the alternative, an
+unblocked product over transposed weights, gathers one strided element per lane.
 """
 
 from __future__ import annotations
@@ -28,43 +31,51 @@ def _gemm(call: Call) -> Kernel:
     k_extent = shape_of(a)[0] if attrs.transA else shape_of(a)[1]
     k = te.reduce_axis((0, k_extent), name="k")
     m, n = call.out_types[0].shape
-    tile = _blocked_tile(call, m, n)
+    columns = _computed_columns(call, n)
+    tile = _blocked_tile(call, m, columns)
     kernel = Kernel([], KernelKind.GEMM if tile is None else KernelKind.GEMM_BLOCKED, tile=tile)
-    right = _right_operand(kernel, call, b, tile)
+    right = _right_operand(kernel, call, b, tile, columns)
 
     def product(i, j):
         left = a[k, i] if attrs.transA else a[i, k]
         return te.sum(left * right(k, j), axis=k)
 
-    y = te.compute((m, n), product, name=GEMM_STAGE)
-    kernel.outputs.append(_gemm_epilogue(y, rest[0] if rest else None, attrs))
+    y = te.compute((m, columns if tile else n), product, name=GEMM_STAGE)
+    kernel.outputs.append(_gemm_epilogue(y, rest[0] if rest else None, attrs, n))
     return kernel
 
 
-def _blocked_tile(call: Call, m: int, n: int) -> ConvTile | None:
-    """A (rows x vectors) register tile over (M, N) on a CPU when B is constant and N fills vectors."""
+def _computed_columns(call: Call, n: int) -> int:
+    """N rounded up to whole vectors: the columns a blocked product computes."""
+    return -(-n // call.lanes) * call.lanes if call.lanes else n
+
+
+def _blocked_tile(call: Call, m: int, columns: int) -> ConvTile | None:
+    """A (rows x vectors) register tile over (M, N rounded up to vectors) on a CPU when B is constant."""
     if call.lanes is None or not call.constant[1]:
         return None
-    return conv_tile(n, 1, m, call.lanes)
+    return conv_tile(columns, 1, m, call.lanes)
 
 
-def pack_columns(b: np.ndarray, block: int, transposed: bool) -> np.ndarray:
-    """B as (N/block, K, block): each block of output columns contiguous per step of K."""
+def pack_columns(b: np.ndarray, block: int, transposed: bool, columns: int) -> np.ndarray:
+    """B as (columns/block, K, block), zero past its N columns: each block of output columns
+    contiguous per step of K."""
     rows_first = b if transposed else b.T  # (N, K)
     n, k = rows_first.shape
-    return np.ascontiguousarray(rows_first.reshape(n // block, block, k).transpose(0, 2, 1))
+    padded = np.zeros((columns, k), rows_first.dtype)
+    padded[:n] = rows_first
+    return np.ascontiguousarray(padded.reshape(columns // block, block, k).transpose(0, 2, 1))
 
 
-def _right_operand(kernel: Kernel, call: Call, b: te.Tensor, tile: ConvTile | None) -> Callable:
+def _right_operand(kernel: Kernel, call: Call, b: te.Tensor, tile: ConvTile | None, columns: int) -> Callable:
     """op(B)[k, j] as a function of (k, j), reading the packed copy when the kernel is blocked."""
     transposed = bool(call.attrs.transB)
     if tile is None:
         return partial(_read_transposed if transposed else _read, b)
     block = tile.vectors * call.lanes
-    n = call.out_types[0].shape[1]
     k_extent = shape_of(b)[1 if transposed else 0]
-    packed = kernel.repack(1, (n // block, k_extent, block), str(b.dtype),
-                           partial(pack_columns, block=block, transposed=transposed), "b_packed")
+    packed = kernel.repack(1, (columns // block, k_extent, block), str(b.dtype),
+                           partial(pack_columns, block=block, transposed=transposed, columns=columns), "b_packed")
     return partial(_read_packed, packed, block)
 
 
@@ -80,9 +91,10 @@ def _read_packed(packed: te.Tensor, block: int, k: tirx.Expr, j: tirx.Expr) -> t
     return packed[j // block, k, j % block]
 
 
-def _gemm_epilogue(y: te.Tensor, c: te.Tensor | None, attrs) -> te.Tensor:
-    """alpha * y + beta * C; y itself when there is nothing to scale or add."""
-    if attrs.alpha == 1 and c is None:
+def _gemm_epilogue(y: te.Tensor, c: te.Tensor | None, attrs, n: int) -> te.Tensor:
+    """alpha * y + beta * C over the first n columns; y itself when there is nothing to scale, add or drop."""
+    m, columns = shape_of(y)
+    if attrs.alpha == 1 and c is None and columns == n:
         return y
     alpha, beta = const(attrs.alpha, y.dtype), const(attrs.beta, y.dtype)
 
@@ -90,7 +102,7 @@ def _gemm_epilogue(y: te.Tensor, c: te.Tensor | None, attrs) -> te.Tensor:
         scaled = alpha * y[i, j] if attrs.alpha != 1 else y[i, j]
         return scaled + beta * broadcast_read(c, (i, j)) if c is not None else scaled
 
-    return te.compute(shape_of(y), finish, name="epilogue")
+    return te.compute((m, n), finish, name="epilogue")
 
 
 def _matmul(call: Call) -> Kernel:
