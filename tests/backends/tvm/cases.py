@@ -144,6 +144,10 @@ CASES: list[Case] = [
     case("MaxPool", normal(1, 3, 11, 11), kernel_shape=(3, 3), strides=(2, 2), ceil_mode=1),
     case("MaxPool", normal(2, 2, 9, 8), kernel_shape=(3, 2), pads=(1, 0, 1, 1), dilations=(2, 1),
          id="MaxPool-padded-dilated"),
+    # padded strip by strip of output rows: 3-D strips of depth, 1-D (one pooled axis, vectorized) padded whole
+    case("MaxPool", normal(1, 2, 5, 6, 7), kernel_shape=(3, 3, 3), strides=(2, 2, 2), pads=(1, 1, 1, 1, 1, 1),
+         id="MaxPool-3d-padded"),
+    case("MaxPool", normal(1, 2, 15), kernel_shape=(3,), strides=(2,), pads=(1, 1), id="MaxPool-1d-padded"),
     case("MaxPool", integers(1, 2, 6, 6, low=-100, high=100, dtype="int8"), kernel_shape=(2, 2), strides=(2, 2),
          id="MaxPool-int8"),
     case("AveragePool", normal(1, 3, 10, 10), kernel_shape=(3, 3), strides=(2, 2), pads=(1, 1, 1, 1),
