@@ -133,9 +133,10 @@ def main() -> None:
             compute = best - done.bytes / machine.bandwidth - done.stages * machine.launch
             if done.transform_flops:
                 compute -= done.transform_flops / (machine.peak * transform_efficiency(t.candidate, machine))
-            implied = (done.flops - done.transform_flops) / (max(compute, 1e-9) * machine.peak)
+            # none when the model's memory, launch and transform terms alone exceed the measured time
+            implied = f"{(done.flops - done.transform_flops) / (compute * machine.peak):7.3f}" if compute > 0 else "-"
             print(f"  {str(t.candidate):<22} {statistics.median(t.times) * 1e3:8.3f}m {best * 1e3:8.3f}m "
-                  f"{direct_flops / best / 1e9:8.1f} {implied:7.3f} {est.efficiency:6.3f} {kernel_only * 1e3:8.3f}m")
+                  f"{direct_flops / best / 1e9:8.1f} {implied:>7} {est.efficiency:6.3f} {kernel_only * 1e3:8.3f}m")
 
 
 if __name__ == "__main__":

@@ -1,10 +1,14 @@
 """Every op lowers to TVM and matches the float64 reference on random inputs (LLVM)."""
 
+import re
+
 import numpy as np
 import pytest
 
 import cnncompile
 from cnncompile.backends.tvm.lowering import LOWERINGS, check_lowerable
+from cnncompile.backends.tvm.module import build_primfunc
+from cnncompile.backends.tvm.target import parse_target
 from cnncompile.errors import UnsupportedError
 from cnncompile.ir.graph import Graph
 from cnncompile.ir.types import TensorType
@@ -71,3 +75,20 @@ def test_constant_weights_are_packed_for_cpu_vectors_and_run_time_weights_are_no
     assert cnncompile.compile(blocked, target="llvm", pipeline="O0").kernels[0].repacks
     assert not cnncompile.compile(depthwise, target="llvm", pipeline="O0").kernels[0].repacks
     assert not cnncompile.compile(runtime, target="llvm", pipeline="O0").kernels[0].repacks
+
+
+def test_a_blocked_gemm_vectorizes_one_register_of_columns_at_a_time():
+    """A vectorized loop over a 3-vector column block reads packed B at j // (3 lanes): a gather."""
+    target = parse_target("llvm:skylake-avx512")  # built, not run: 32 registers fit an 8-row, 3-vector tile
+    lanes = target.vector_lanes
+    rng = np.random.default_rng(0)
+    graph = Graph("dense")
+    x = graph.add_input("x", TensorType((8, 64)))
+    w = graph.add_constant(rng.standard_normal((3 * lanes, 64)).astype(np.float32), "w")
+    (y,) = graph.add_node(REGISTRY["Gemm"], [x, w], transB=1)
+    graph.mark_outputs(y)
+    (node,) = graph.nodes
+    func, kernel = build_primfunc(node, (False, True), target, "dense")
+    assert kernel.tile.vectors == 3
+    (width,) = re.findall(r"T\.vectorized\((\d+)\):\s*with T\.sblock\(\"gemm_update\"\)", func.script())
+    assert int(width) == lanes
