@@ -104,25 +104,25 @@ def _conv_blocked(sch: Schedule, block: SBlockRV, lanes: int, tile: ConvTile) ->
 
     The accumulator is stored channel-block innermost ((n, o/B, *spatial, o%B)), so each
     vector FMA updates one contiguous register; the epilogue transposes it into NCHW
-    once per tile.
+    once per tile. The block's vectors are unrolled, one vectorized loop each (see _gemm_blocked).
     """
     block_size = tile.vectors * lanes
     spatial, reduction = spatial_and_reduction(sch, block)
     n, o, *positions = spatial
     *outer, rows, cols = positions if len(positions) > 1 else [None, *positions]
-    o_out, o_in = sch.split(o, [None, block_size])
+    o_out, o_vectors, o_in = sch.split(o, [None, tile.vectors, lanes])
     c_out, c_in = sch.split(cols, [None, tile.cols])
     tiled_rows: list[LoopRV] = []
     if rows is not None:
         r_out, r_in = sch.split(rows, [None, tile.rows])
         tiled_rows = [r_in]
         outer = [*outer, r_out]
-    sch.reorder(n, o_out, *outer, c_out, *reduction, *tiled_rows, c_in, o_in)
+    sch.reorder(n, o_out, *outer, c_out, *reduction, *tiled_rows, c_in, o_vectors, o_in)
     tile_loop = sch.fuse(n, o_out, *outer, c_out)
     sch.parallel(tile_loop)
     finish = accumulate_in_registers(sch, block, tile_loop, vectorize_finish=False)
     sch.transform_layout(block, ("write", 0), _channel_block_last(block_size))
-    for loop in [*reduction[1:], *tiled_rows, c_in]:
+    for loop in [*reduction[1:], *tiled_rows, c_in, o_vectors]:
         sch.unroll(loop)
     sch.vectorize(o_in)
     sch.vectorize(sch.get_loops(finish)[-1])
