@@ -13,27 +13,32 @@ reference, and the achieved GFLOP/s against this machine's sgemm peak (numpy's B
 large square float32 product, measured in the same run with the same thread count).
 GFLOP/s count the direct convolution's operations, so Winograd layers can pass the peak.
 
-Recorded (AMD EPYC znver4, AVX-512 hidden, 2 cores; 8 rounds; sgemm peak 172 GFLOP/s):
+Recorded on an Intel Xeon (Emerald Rapids, AVX-512, 2 vCPUs under KVM; session 4, after the
+padded Gemm, strip-padded pools and grouped Winograd; sgemm peak 321-335 GFLOP/s). Timing on
+this machine drifts +-10% between runs; batch 1 with 10 rounds and --tune 3m per model,
+batch 8 with 6 rounds and the cost model alone:
 
-    model            batch   O3 ms    onnxruntime ms   O3 / ort   O3 GFLOP/s
-    resnet18           1       35.1       28.0           1.25x       104
-    resnet18           8      186.9      172.0           1.09x       156
-    resnet50           1       56.3       50.9           1.11x       146
-    resnet50           8      443.1      392.8           1.13x       148
-    mobilenet_v2       1        8.0        7.3           1.10x        78
-    mobilenet_v2       8       40.0       38.4           1.04x       125
-    vgg16              1      171.4      191.4           0.90x       181
-    vgg16              8     1130.3     1453.5           0.78x       219
-    densenet121        1       46.1       42.4           1.09x       124
-    densenet121        8      335.2      299.9           1.12x       137
+    model          batch  O3 ms   tuned ms  onnxruntime ms  O3 / ort  tuned / ort  O3 GFLOP/s
+    resnet18         1     11.86    11.22       12.58         0.94x      0.89x        307
+    resnet50         1     29.74    29.40       28.57         1.04x      1.03x        276
+    mobilenet_v2     1      5.55     5.78        5.78         0.96x      1.00x        113
+    vgg16            1     89.54    96.69      161.03         0.56x      0.60x        346
+    densenet121      1     27.63    27.47       26.89         1.03x      1.02x        207
+    resnet18         8     91.68                102.02        0.90x                   317
+    resnet50         8    263.20                245.23        1.07x                   250
+    mobilenet_v2     8     42.41                 44.24        0.96x                   118
+    vgg16            8    523.28                858.93        0.61x                   473
+    densenet121      8    238.26                234.44        1.02x                   192
 
-With Winograd on NCHWc and flat register tiles (session 3; batch 1, 6 rounds, sgemm peak 160):
-O3 / onnxruntime resnet18 20.1 / 25.7 ms (0.78x), mobilenet_v2 6.5 / 6.2 (1.05x), resnet50
+The pool's workers sleep between kernels here (no spinning, for either runtime), and on this
+VM waking one costs ~30 us per parallel kernel. Run alone instead, each in its own process
+with its own default spinning (100 runs, medians), MobileNetV2 took 4.01 ms (cnncompile)
+against 3.47 ms (onnxruntime), DenseNet-121 25.2 against 25.1 ms.
+
+Earlier, on an AMD EPYC (znver4, AVX-512 hidden: 8 lanes, 16 registers), with Winograd on
+NCHWc and flat register tiles (session 3; batch 1, 6 rounds, sgemm peak 160): O3 /
+onnxruntime resnet18 20.1 / 25.7 ms (0.78x), mobilenet_v2 6.5 / 6.2 (1.05x), resnet50
 50.9 / 55.7 (0.91x), densenet121 44.5 / 47.5 (0.94x), vgg16 104 / 211 (0.49x).
-
-After `--tune` (budgets 6m, 4m, 4m; batch 1, 10 rounds, separate runs), tuned / O3 /
-onnxruntime: resnet18 21.7 / 25.7 / 22.8 ms (tuned 0.96x of onnxruntime), resnet50
-67.5 / 70.6 / 59.3 ms (1.14x), mobilenet_v2 7.4 / 7.7 / 6.7 ms (1.12x).
 """
 
 from __future__ import annotations
