@@ -33,8 +33,8 @@ from cnncompile.backends.tvm.kernel import (
 )
 from cnncompile.backends.tvm.tiling import ConvTile
 from cnncompile.backends.tvm.schedule.cpu_common import (
-    MIN_PARALLEL_WORK, accumulate_in_registers, blocks, extent, inline_injective, is_reduction, parallel_outer,
-    parallel_reduction, schedule_rest, spatial_and_reduction, tile_columns, tile_rows, vector_factor,
+    MIN_PARALLEL_WORK, accumulate_in_registers, blocks, extent, inline_injective, is_reduction, padding,
+    parallel_outer, parallel_reduction, schedule_rest, spatial_and_reduction, tile_columns, tile_rows, vector_factor,
 )
 from cnncompile.backends.tvm.schedule.cpu_algorithms import fft, register_tile, winograd, winograd_nchwc
 from cnncompile.backends.tvm.schedule.cpu_layouts import conv_layout
@@ -160,14 +160,14 @@ def _gemm_blocked(sch: Schedule, block: SBlockRV, lanes: int, tile: ConvTile) ->
 def _pool(sch: Schedule, block: SBlockRV, lanes: int, tile: ConvTile | None) -> None:
     """Windowed pooling: window loops moved outside the innermost output loop, which vectorizes. A padded
     input is padded strip by strip of output rows, each strip's rows in cache while the strip reads them:
-    padding it whole first would be one more pass over memory (ResNet's 3x3/2 max pool took 2.5x as long)."""
+    padding it whole first would be one more pass over memory (ResNet's 3x3/2 max pool took twice as long)."""
     spatial, window = spatial_and_reduction(sch, block)
     last = spatial[-1]
     factor = vector_factor(extent(sch, last), lanes)
     head, lane = sch.split(last, [None, factor])
     sch.reorder(head, *window, lane)
     work = math.prod(extent(sch, loop) for loop in sch.get_loops(block))
-    pad = next((p for p in sch.get_producers(block) if sch.get(p).name_hint == "pad"), None)
+    pad = padding(sch, block)
     rows = None if pad is None else _first_pooled_axis(sch, block)
     if rows is None or rows == len(spatial) - 1:
         parallel_outer(sch, [*spatial[:-1], head], work)

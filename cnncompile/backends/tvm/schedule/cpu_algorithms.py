@@ -26,7 +26,7 @@ from tvm.s_tir.schedule import LoopRV, SBlockRV
 
 from cnncompile.backends.tvm.kernel import WINOGRAD_INPUT_STAGE, WINOGRAD_OUTPUT_STAGE
 from cnncompile.backends.tvm.schedule.cpu_common import (
-    MIN_PARALLEL_WORK, blocks, extent, is_reduction, spatial_and_reduction, tile_columns,
+    MIN_PARALLEL_WORK, blocks, extent, is_reduction, padding, spatial_and_reduction, tile_columns,
     tile_rows, vectorize_below,
 )
 from cnncompile.backends.tvm.tiling import ConvTile, conv_tile
@@ -113,10 +113,10 @@ def winograd_nchwc(sch: Schedule, block: SBlockRV, lanes: int, tile: ConvTile | 
     With no more output channels than tiles (the transformed weights no larger than the
     transformed input), groups of `tile.cols` tiles run in parallel, each transforming its own
     input tiles first: they are in cache when its GEMM reads them, and they need no parallel
-    launch of their own (~20 us when the pool's workers sleep, as much as DenseNet's whole
+    launch of their own (~30 us when the pool's workers sleep, as much as DenseNet's whole
     128->32 3x3 at 14x14). With more, every group would read all the weights, so the input is
     transformed first, per tile in parallel, and the GEMM runs in parallel over (point, output
-    blocks, tiles): ResNet-50's 256->256 at 14x14 took 0.70 ms grouped, 0.46 so."""
+    blocks, tiles): ResNet-50's 256->256 at 14x14 took 0.70 ms grouped, 0.48 so."""
     (xi, nu, blocks_, tiles, lanes_loop), (cb, ci) = spatial_and_reduction(sch, block)
     grouped = extent(sch, blocks_) * extent(sch, lanes_loop) <= extent(sch, tiles)
     block_out, block_in = sch.split(blocks_, [None, tile.vectors])
@@ -164,7 +164,7 @@ def _blocked_transform(sch: Schedule, first: SBlockRV, second: SBlockRV, points:
     if at is None:
         sch.parallel(tile_loop)
     sch.compute_at(first, tile_loop)
-    pad = next((p for p in sch.get_producers(first) if sch.get(p).name_hint == "pad"), None)
+    pad = padding(sch, first)
     if pad is not None:
         sch.compute_at(pad, tile_loop)
         sch.vectorize(sch.get_loops(pad)[-1])

@@ -65,6 +65,11 @@ def _try(primitive, block: SBlockRV) -> bool:
     return True
 
 
+def padding(sch: Schedule, block: SBlockRV) -> SBlockRV | None:
+    """The block's materialized `pad` producer, if its input is padded."""
+    return next((p for p in sch.get_producers(block) if sch.get(p).name_hint == "pad"), None)
+
+
 def vector_factor(length: int, lanes: int) -> int:
     """How many consecutive elements of a loop of `length` to put in one vector, 1 if none.
 

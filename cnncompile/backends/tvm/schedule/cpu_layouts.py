@@ -37,7 +37,7 @@ from tvm.s_tir import Schedule
 from tvm.s_tir.schedule import LoopRV, SBlockRV
 from tvm.tirx import IndexMap
 
-from cnncompile.backends.tvm.schedule.cpu_common import accumulate_in_registers, extent, spatial_and_reduction
+from cnncompile.backends.tvm.schedule.cpu_common import accumulate_in_registers, extent, padding, spatial_and_reduction
 from cnncompile.backends.tvm.tiling import ConvTile, vector_width
 
 # A depthwise conv pads its input strip by strip, each strip's rows in cache while the strip's tiles read
@@ -72,7 +72,7 @@ def conv_layout(sch: Schedule, block: SBlockRV, lanes: int, tile: ConvTile) -> N
         outer, unrolled = [block_tiles], [tile_blocks]
     pixel_tiles, tile_pixels = zip(*(sch.split(loop, [None, size]) for loop, size in zip(pixels, sizes)))
     sch.reorder(n, *outer, *pixel_tiles, *reduction, *tile_pixels, *unrolled, channels)
-    pad = _padding(sch, block)
+    pad = padding(sch, block)
     if len(reduction) == 2 and pad is not None:
         row_tiles, col_tiles = pixel_tiles
         strips, _ = sch.split(row_tiles, [None, _strip(extent(sch, row_tiles), tile.rows)])
@@ -113,9 +113,4 @@ def _flatten_epilogue(sch: Schedule, block: SBlockRV) -> bool:
 def _strip(row_tiles: int, rows: int) -> int:
     """Row tiles per strip: the most that cover at most STRIP_ROWS output rows."""
     return max(d for d in range(1, max(STRIP_ROWS // rows, 1) + 1) if row_tiles % d == 0 and d <= row_tiles)
-
-
-def _padding(sch: Schedule, block: SBlockRV) -> SBlockRV | None:
-    """The conv's materialized `pad` producer, if its input is padded."""
-    return next((p for p in sch.get_producers(block) if sch.get(p).name_hint == "pad"), None)
 
