@@ -31,8 +31,8 @@ def _gemm(call: Call) -> Kernel:
     k_extent = shape_of(a)[0] if attrs.transA else shape_of(a)[1]
     k = te.reduce_axis((0, k_extent), name="k")
     m, n = call.out_types[0].shape
-    columns = _computed_columns(call, n)
-    tile = _blocked_tile(call, m, columns)
+    tile = _blocked_tile(call, m, n)
+    columns = n if tile is None else _whole_vectors(n, call.lanes)
     kernel = Kernel([], KernelKind.GEMM if tile is None else KernelKind.GEMM_BLOCKED, tile=tile)
     right = _right_operand(kernel, call, b, tile, columns)
 
@@ -40,21 +40,21 @@ def _gemm(call: Call) -> Kernel:
         left = a[k, i] if attrs.transA else a[i, k]
         return te.sum(left * right(k, j), axis=k)
 
-    y = te.compute((m, columns if tile else n), product, name=GEMM_STAGE)
+    y = te.compute((m, columns), product, name=GEMM_STAGE)
     kernel.outputs.append(_gemm_epilogue(y, rest[0] if rest else None, attrs, n))
     return kernel
 
 
-def _computed_columns(call: Call, n: int) -> int:
-    """N rounded up to whole vectors: the columns a blocked product computes."""
-    return -(-n // call.lanes) * call.lanes if call.lanes else n
+def _whole_vectors(n: int, lanes: int) -> int:
+    """n rounded up to whole vectors: the columns a blocked product computes."""
+    return -(-n // lanes) * lanes
 
 
-def _blocked_tile(call: Call, m: int, columns: int) -> ConvTile | None:
+def _blocked_tile(call: Call, m: int, n: int) -> ConvTile | None:
     """A (rows x vectors) register tile over (M, N rounded up to vectors) on a CPU when B is constant."""
     if call.lanes is None or not call.constant[1]:
         return None
-    return conv_tile(columns, 1, m, call.lanes)
+    return conv_tile(_whole_vectors(n, call.lanes), 1, m, call.lanes)
 
 
 def pack_columns(b: np.ndarray, block: int, transposed: bool, columns: int) -> np.ndarray:

@@ -33,8 +33,9 @@ from cnncompile.backends.tvm.kernel import (
 )
 from cnncompile.backends.tvm.tiling import ConvTile
 from cnncompile.backends.tvm.schedule.cpu_common import (
-    MIN_PARALLEL_WORK, accumulate_in_registers, blocks, extent, inline_injective, is_reduction, padding,
-    parallel_outer, parallel_reduction, schedule_rest, spatial_and_reduction, tile_columns, tile_rows, vector_factor,
+    MIN_PARALLEL_WORK, accumulate_in_registers, blocks, extent, inline_injective, is_reduction, largest_divisor,
+    padding, parallel_outer, parallel_reduction, schedule_rest, spatial_and_reduction, tile_columns, tile_rows,
+    vector_factor,
 )
 from cnncompile.backends.tvm.schedule.cpu_algorithms import fft, register_tile, winograd, winograd_nchwc
 from cnncompile.backends.tvm.schedule.cpu_layouts import conv_layout
@@ -172,8 +173,7 @@ def _pool(sch: Schedule, block: SBlockRV, lanes: int, tile: ConvTile | None) -> 
     if rows is None or rows == len(spatial) - 1:
         parallel_outer(sch, [*spatial[:-1], head], work)
     else:
-        strips, _ = sch.split(spatial[rows], [None, max(d for d in range(1, POOL_STRIP_ROWS + 1)
-                                                        if extent(sch, spatial[rows]) % d == 0)])
+        strips, _ = sch.split(spatial[rows], [None, largest_divisor(extent(sch, spatial[rows]), POOL_STRIP_ROWS)])
         strip = sch.fuse(*spatial[:rows], strips)
         if work >= MIN_PARALLEL_WORK:
             sch.parallel(strip)

@@ -65,6 +65,11 @@ def _try(primitive, block: SBlockRV) -> bool:
     return True
 
 
+def largest_divisor(n: int, limit: int) -> int:
+    """The largest divisor of n that is at most limit (at least 1)."""
+    return max(d for d in range(1, max(min(n, limit), 1) + 1) if n % d == 0)
+
+
 def padding(sch: Schedule, block: SBlockRV) -> SBlockRV | None:
     """The block's materialized `pad` producer, if its input is padded."""
     return next((p for p in sch.get_producers(block) if sch.get(p).name_hint == "pad"), None)

@@ -37,7 +37,9 @@ from tvm.s_tir import Schedule
 from tvm.s_tir.schedule import LoopRV, SBlockRV
 from tvm.tirx import IndexMap
 
-from cnncompile.backends.tvm.schedule.cpu_common import accumulate_in_registers, extent, padding, spatial_and_reduction
+from cnncompile.backends.tvm.schedule.cpu_common import (
+    accumulate_in_registers, extent, largest_divisor, padding, spatial_and_reduction,
+)
 from cnncompile.backends.tvm.tiling import ConvTile, vector_width
 
 # A depthwise conv pads its input strip by strip, each strip's rows in cache while the strip's tiles read
@@ -112,5 +114,5 @@ def _flatten_epilogue(sch: Schedule, block: SBlockRV) -> bool:
 
 def _strip(row_tiles: int, rows: int) -> int:
     """Row tiles per strip: the most that cover at most STRIP_ROWS output rows."""
-    return max(d for d in range(1, max(STRIP_ROWS // rows, 1) + 1) if row_tiles % d == 0 and d <= row_tiles)
+    return largest_divisor(row_tiles, STRIP_ROWS // rows)
 
