@@ -161,3 +161,30 @@ def test_the_epilogue_is_applied_as_tiles_are_written_unless_they_must_be_croppe
     script = func.script()
     assert ('T.sblock("winograd_crop")' in script) is separate
     assert 'T.sblock("epilogue")' not in script
+
+
+# More output channels than Winograd tiles: each thread's group of output blocks transforms its own output.
+BY_OUTPUT_BLOCKS = {
+    "tiles-cover-the-output": Case(1, 16, 64, 6, 6, (1, 1, 1, 1), nchwc(8), nchwc(16), False, Activation.RELU),
+    "tiles-overhang": Case(2, 8, 48, 5, 5, (1, 1, 1, 1), None, nchwc(8), True, Activation.LEAKY_RELU),
+}
+
+
+@pytest.mark.parametrize("algorithm", WINOGRAD, ids=lambda a: a.value)
+@pytest.mark.parametrize("case", BY_OUTPUT_BLOCKS.values(), ids=BY_OUTPUT_BLOCKS.keys())
+def test_winograd_by_output_blocks_matches_direct_reference(algorithm, case, monkeypatch):
+    monkeypatch.setenv("TVM_NUM_THREADS", "2")
+    check_matches_direct(case, algorithm)
+
+
+@pytest.mark.parametrize("algorithm", WINOGRAD, ids=lambda a: a.value)
+@pytest.mark.parametrize("case", BY_OUTPUT_BLOCKS.values(), ids=BY_OUTPUT_BLOCKS.keys())
+def test_winograd_by_output_blocks_launches_the_input_transform_and_one_loop_for_the_rest(algorithm, case,
+                                                                                          monkeypatch):
+    """Two parallel loops: the output transform and any crop run inside the GEMM's (each parallel launch
+    wakes the pool's sleeping workers, ~30 us)."""
+    monkeypatch.setenv("TVM_NUM_THREADS", "2")
+    graph = graph_of(case, algorithm)
+    conv = next(n for n in graph.nodes if n.op.name == "FusedConv")
+    func, _ = build_primfunc(conv, tuple(graph.is_constant(v) for v in conv.inputs), LLVM, "conv")
+    assert func.script().count("T.parallel(") == 2

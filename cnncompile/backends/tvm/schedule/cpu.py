@@ -222,7 +222,8 @@ TEMPLATES = {
     KernelKind.WINOGRAD_NCHWC: Template(GEMM_STAGE, winograd_nchwc, finishes=False,
                                         materialize=frozenset({"pad", WINOGRAD_CROP_STAGE}),
                                         owns=frozenset({f"{WINOGRAD_INPUT_STAGE}_rows", WINOGRAD_INPUT_STAGE,
-                                                        f"{WINOGRAD_OUTPUT_STAGE}_rows", WINOGRAD_OUTPUT_STAGE})),
+                                                        f"{WINOGRAD_OUTPUT_STAGE}_rows", WINOGRAD_OUTPUT_STAGE,
+                                                        WINOGRAD_CROP_STAGE})),
     KernelKind.FFT: Template(SPECTRUM_STAGE, fft, finishes=False, materialize=frozenset({"pad"}), all_reductions=True),
 }
 

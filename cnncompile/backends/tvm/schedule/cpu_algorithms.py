@@ -24,10 +24,10 @@ import math
 from tvm.s_tir import Schedule
 from tvm.s_tir.schedule import LoopRV, SBlockRV
 
-from cnncompile.backends.tvm.kernel import WINOGRAD_INPUT_STAGE, WINOGRAD_OUTPUT_STAGE
+from cnncompile.backends.tvm.kernel import WINOGRAD_CROP_STAGE, WINOGRAD_INPUT_STAGE, WINOGRAD_OUTPUT_STAGE
 from cnncompile.backends.tvm.schedule.cpu_common import (
-    MIN_PARALLEL_WORK, blocks, extent, is_reduction, padding, spatial_and_reduction, tile_columns,
-    tile_rows, vectorize_below,
+    MIN_PARALLEL_WORK, blocks, extent, is_reduction, largest_divisor, padding, parallel_vectorize, pool_threads,
+    spatial_and_reduction, tile_columns, tile_rows, vectorize_below,
 )
 from cnncompile.backends.tvm.tiling import ConvTile, conv_tile
 
@@ -107,29 +107,44 @@ def winograd(sch: Schedule, block: SBlockRV, lanes: int, tile: ConvTile | None) 
 def winograd_nchwc(sch: Schedule, block: SBlockRV, lanes: int, tile: ConvTile | None) -> None:
     """`block` is the GEMM (xi, nu, ob, t, oi | cb, ci) of the NCHWc kernel: the direct NCHWc conv's
     register tile (`tile.vectors` output blocks x `tile.cols` Winograd tiles, one FMA per
-    accumulator per input channel, the input block unrolled); the output transform per tile in
-    parallel after it.
+    accumulator per input channel, the input block unrolled), run in parallel over one of two
+    partitions, with one transform inside it and the other a parallel pass of its own: every
+    parallel launch costs ~30 us when the pool's workers sleep, as much as DenseNet's whole
+    128->32 3x3 at 14x14.
 
     With no more output channels than tiles (the transformed weights no larger than the
     transformed input), groups of `tile.cols` tiles run in parallel, each transforming its own
-    input tiles first: they are in cache when its GEMM reads them, and they need no parallel
-    launch of their own (~30 us when the pool's workers sleep, as much as DenseNet's whole
-    128->32 3x3 at 14x14). With more, every group would read all the weights, so the input is
-    transformed first, per tile in parallel, and the GEMM runs in parallel over (point, output
-    blocks, tiles): ResNet-50's 256->256 at 14x14 took 0.70 ms grouped, 0.48 so."""
+    input tiles first, which are in cache when its GEMM reads them. With more, each thread
+    takes a group of output blocks (`_output_group`), reads its own weights and the shared
+    transformed input, and transforms (and crops, where the tiles overhang the image) its own
+    output. That replaced a GEMM in parallel over (point, output blocks, tiles) with the output
+    transform and the crop as passes of their own: as fast alone, two launches fewer."""
     (xi, nu, blocks_, tiles, lanes_loop), (cb, ci) = spatial_and_reduction(sch, block)
-    grouped = extent(sch, blocks_) * extent(sch, lanes_loop) <= extent(sch, tiles)
+    group = _output_group(extent(sch, blocks_), tile.vectors)
+    by_tiles = extent(sch, blocks_) * extent(sch, lanes_loop) <= extent(sch, tiles) or group == extent(sch, blocks_)
+    output_rows, output = sch.get_sblock(f"{WINOGRAD_OUTPUT_STAGE}_rows"), sch.get_sblock(WINOGRAD_OUTPUT_STAGE)
+    crop = next((b for b in blocks(sch) if sch.get(b).name_hint == WINOGRAD_CROP_STAGE), None)
+    sch.cache_write(block, 0, "global")
+    copy = sch.get_consumers(block)[0]
+    if by_tiles:
+        if crop is not None:
+            parallel_vectorize(sch, crop, lanes)
+    else:
+        panel = _split_output_blocks(sch, crop or output, group)
+        for stage in ([output] if crop is not None else []) + [output_rows, copy, block]:
+            sch.compute_at(stage, panel, preserve_unit_loops=True)
+        if crop is not None:
+            sch.vectorize(sch.get_loops(crop)[-1])
+        xi, nu, blocks_, tiles, lanes_loop, cb, ci = _loops_below(sch, block, panel)
     block_out, block_in = sch.split(blocks_, [None, tile.vectors])
     tile_out, tile_in = sch.split(tiles, [None, tile.cols])
-    if grouped:
+    if by_tiles:
         sch.reorder(tile_out, xi, nu, block_out, cb, ci, block_in, tile_in, lanes_loop)
         panel, finish_at = tile_out, block_out
     else:
         sch.reorder(xi, nu, block_out, tile_out, cb, ci, block_in, tile_in, lanes_loop)
-        panel = finish_at = sch.fuse(xi, nu, block_out, tile_out)
+        finish_at = tile_out
     sch.parallel(panel)
-    sch.cache_write(block, 0, "global")
-    copy = sch.get_consumers(block)[0]
     sch.reverse_compute_at(copy, finish_at)
     vectorize_below(sch, copy, finish_at)
     for loop in (ci, block_in, tile_in):
@@ -137,30 +152,44 @@ def winograd_nchwc(sch: Schedule, block: SBlockRV, lanes: int, tile: ConvTile | 
     sch.vectorize(lanes_loop)
     sch.decompose_reduction(block, cb)
     _blocked_transform(sch, sch.get_sblock(f"{WINOGRAD_INPUT_STAGE}_rows"), sch.get_sblock(WINOGRAD_INPUT_STAGE),
-                       (0, 1), at=panel if grouped else None)
-    _blocked_transform(sch, sch.get_sblock(f"{WINOGRAD_OUTPUT_STAGE}_rows"), sch.get_sblock(WINOGRAD_OUTPUT_STAGE),
-                       (3, 5))
+                       (0, 1), at=panel if by_tiles else None)
+    _blocked_transform(sch, output_rows, output, (3, 5), at=None if by_tiles else panel)
+
+
+def _output_group(blocks_: int, vectors: int) -> int:
+    """Output blocks per thread's group, a multiple of `vectors`: as few groups as there are threads,
+    since every group reads the whole transformed input (one group per tile's worth of blocks timed
+    10-15% slower on ResNet-50's 256->256 at 14x14)."""
+    register_tiles = blocks_ // vectors
+    return vectors * largest_divisor(register_tiles, max(register_tiles // pool_threads(), 1))
+
+
+def _split_output_blocks(sch: Schedule, last: SBlockRV, group: int) -> LoopRV:
+    """Split the kernel's last stage (n, output block, ...) into groups of `group` output blocks, outermost:
+    the loop every other stage of a group is computed under."""
+    n, blocks_, *rest = sch.get_loops(last)
+    outer, inner = sch.split(blocks_, [None, group])
+    sch.reorder(outer, n, inner, *rest)
+    return outer
 
 
 def _blocked_transform(sch: Schedule, first: SBlockRV, second: SBlockRV, points: tuple[int, int],
                        at: LoopRV | None = None) -> None:
     """A transform in two element-wise passes, the second's loops (*per tile with two `points` among them,
-    channel block): per tile (in parallel, or serially under `at`), the first pass computed right before
-    the second reads it, the points unrolled (each copy a sum with immediate coefficients), the block
-    vectorized. A padded input is padded tile by tile there too: padding it whole first cost a pass
-    over memory and a parallel launch of its own."""
+    channel block): per tile (in parallel, or serially under `at`, where the second is moved unless it is
+    there already), the first pass computed right before the second reads it, the points unrolled (each
+    copy a sum with immediate coefficients), the block vectorized. A padded input is padded tile by tile
+    there too: padding it whole first cost a pass over memory and a parallel launch of its own."""
     if at is None:
         *outer, lanes_loop = sch.get_loops(second)
     else:
-        sch.compute_at(second, at)
+        if not any(sch.get(loop).same_as(sch.get(at)) for loop in sch.get_loops(second)):
+            sch.compute_at(second, at, preserve_unit_loops=True)
         *outer, lanes_loop = _loops_below(sch, second, at)
     point_loops = [outer[i] for i in points]
     tile_loops = [loop for i, loop in enumerate(outer) if i not in points]
-    if tile_loops:
-        sch.reorder(*tile_loops, *point_loops, lanes_loop)
-        tile_loop = sch.fuse(*tile_loops)
-    else:  # compute_at made no loop for a single tile of a single channel block
-        tile_loop = sch.add_unit_loop(outer[0])
+    sch.reorder(*tile_loops, *point_loops, lanes_loop)
+    tile_loop = sch.fuse(*tile_loops)
     if at is None:
         sch.parallel(tile_loop)
     sch.compute_at(first, tile_loop)
