@@ -5,13 +5,20 @@ published input size unless --size is given) and each batch size: compile with -
 LLVM on this CPU (algorithms and layouts picked by the cost model), and, when
 --tuning-cache names a cache filled by `cnncompile compile --tune`, once more with the
 measured choices; export the graph to ONNX for onnxruntime (2 intra-op threads, all graph
-optimizations, no spinning threads); then time the contenders alternately in one process,
-round by round (timing here drifts 30-50% between minutes), and print medians with
+optimizations); then time the contenders alternately in one process, round by round (timing
+here drifts 30-50% between minutes), and print medians with
 min/max, the ratio to onnxruntime (goal: at or below 1.0 with the cost model alone,
 clearly below after tuning), each contender's end-to-end error against the float64
 reference, and the achieved GFLOP/s against this machine's sgemm peak (numpy's BLAS on a
 large square float32 product, measured in the same run with the same thread count).
 GFLOP/s count the direct convolution's operations, so Winograd layers can pass the peak.
+
+Each runtime's pool keeps its threads as it ships: they spin between kernels and between
+back-to-back runs, and go to sleep once idle (cnncompile's after ~1 ms, onnxruntime's after
+~40 ms). So each round gives every contender, in turn, PAUSE_SECONDS for the other's threads
+to go to sleep, one untimed run, and BACK_TO_BACK timed runs, as a server under steady load
+would see. With --no-spinning, neither pool spins at all, and each round times one run per
+contender (sessions 3 and 4 measured so).
 
 Recorded on an Intel Xeon (Emerald Rapids, AVX-512, 2 vCPUs under KVM; session 4, after the
 padded Gemm, strip-padded pools and grouped Winograd; sgemm peak 321-335 GFLOP/s). Timing on
@@ -59,6 +66,9 @@ from cnncompile.tuning.budget import parse_duration
 from cnncompile.tuning.tuner import TuningOptions
 
 MODELS = ["resnet18", "resnet50", "mobilenet_v2", "vgg16", "densenet121"]
+# Longer than onnxruntime's threads spin after a run (~40 ms measured), so none is busy when the next starts.
+PAUSE_SECONDS = 0.1
+BACK_TO_BACK = 3
 
 
 def timed(run) -> float:
@@ -77,7 +87,7 @@ def sgemm_peak_gflops(size: int = 2048, repeats: int = 7) -> float:
 
 
 def bench_model(name: str, batch: int, size: int | None, rounds: int, threads: int, tuning: TuningOptions | None,
-                peak: float) -> None:
+                peak: float, spinning: bool) -> None:
     graph = load_model(f"zoo:{name}")
     height, width = (size, size) if size else graph.inputs[0].type.shape[2:]
     graph = load_model(f"zoo:{name}", {graph.inputs[0].name: (batch, 3, height, width)})
@@ -91,7 +101,7 @@ def bench_model(name: str, batch: int, size: int | None, rounds: int, threads: i
         start = time.perf_counter()
         contenders["cnncompile tuned"] = cnncompile.compile(graph, target="llvm", pipeline="O3", tuning=tuning)
         print(f"{name} batch {batch}: tuned compile {time.perf_counter() - start:.1f} s", flush=True)
-    session = onnxruntime_session(cnncompile.to_onnx(graph), threads)
+    session = onnxruntime_session(cnncompile.to_onnx(graph), threads, spinning)
     feeds = {v.name: inputs[v.name] for v in graph.inputs}
     names = [v.name for v in graph.outputs]
     runs = {label: (lambda model=model: model.run(inputs)) for label, model in contenders.items()}
@@ -100,7 +110,10 @@ def bench_model(name: str, batch: int, size: int | None, rounds: int, threads: i
     times: dict[str, list[float]] = {label: [] for label in runs}
     for _ in range(rounds):
         for label, run in runs.items():
-            times[label].append(timed(run))
+            if spinning:
+                time.sleep(PAUSE_SECONDS)
+                run()
+            times[label].extend(timed(run) for _ in range(BACK_TO_BACK if spinning else 1))
     median = {label: statistics.median(samples) for label, samples in times.items()}
     shape = "x".join(map(str, graph.inputs[0].type.shape))
     print(f"\n{name} {shape} ({flops / 1e9:.2f} GFLOP): O3 compile {compile_seconds:.1f} s")
@@ -120,6 +133,8 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=10, help="alternating rounds per contender")
     parser.add_argument("--threads", type=int, default=2, help="threads for onnxruntime, TVM and BLAS")
     parser.add_argument("--tuning-cache", metavar="FILE", help="also time the choices measured into FILE")
+    parser.add_argument("--no-spinning", action="store_true",
+                        help="no runtime's threads spin between kernels; one run per contender and round")
     parser.add_argument("--tune", metavar="BUDGET", help="first measure what FILE lacks, within BUDGET per model "
                         "and batch (e.g. 5m), as `cnncompile compile --tune` does")
     args = parser.parse_args()
@@ -130,13 +145,15 @@ def main() -> None:
         tuning = TuningOptions(cache=args.tuning_cache, measure=bool(args.tune),
                                **({"budget_seconds": parse_duration(args.tune)} if args.tune else {}))
     os.environ.setdefault("TVM_NUM_THREADS", str(args.threads))
-    # Idle onnxruntime and TVM workers must not busy-wait on the cores the other is about to use.
-    os.environ.setdefault("TVM_THREAD_POOL_SPIN_COUNT", "0")
+    if args.no_spinning:  # read when TVM's pool starts, at the first run
+        os.environ["TVM_THREAD_POOL_SPIN_COUNT"] = "0"
     peak = sgemm_peak_gflops()
-    print(f"sgemm peak (numpy BLAS, float32 2048^3): {peak:.1f} GFLOP/s; medians of {args.rounds} alternating rounds")
+    print(f"sgemm peak (numpy BLAS, float32 2048^3): {peak:.1f} GFLOP/s; medians of {args.rounds} alternating rounds; "
+          + ("no spinning threads" if args.no_spinning else
+             f"each runtime's own spinning, {BACK_TO_BACK} back-to-back runs after a {PAUSE_SECONDS} s pause"))
     for name in args.models:
         for batch in args.batch or [1, 8]:
-            bench_model(name, batch, args.size, args.rounds, args.threads, tuning, peak)
+            bench_model(name, batch, args.size, args.rounds, args.threads, tuning, peak, not args.no_spinning)
 
 
 if __name__ == "__main__":

@@ -26,6 +26,11 @@ from cnncompile.ir.graph import Graph, Value
 # compiled model would run on half the machine. Use every CPU this process may run on,
 # unless the user has chosen (TVM reads the variable when its pool first starts).
 os.environ.setdefault("TVM_NUM_THREADS", str(len(os.sched_getaffinity(0))))
+# Between two kernels of a run, a worker that went to sleep takes ~30 us to wake on a VM, and
+# DenseNet-121 launches ~280 parallel kernels: with no spinning it ran 27.2 ms, with 300 to
+# 300000 yields 24.1-24.6. TVM's default 300000 keeps a core busy for ~60 ms after every run;
+# 3000 for ~1 ms.
+os.environ.setdefault("TVM_THREAD_POOL_SPIN_COUNT", "3000")
 
 
 @dataclass(frozen=True)
