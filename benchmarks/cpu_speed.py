@@ -20,10 +20,26 @@ to go to sleep, one untimed run, and BACK_TO_BACK timed runs, as a server under 
 would see. With --no-spinning, neither pool spins at all, and each round times one run per
 contender (sessions 3 and 4 measured so).
 
-Recorded on an Intel Xeon (Emerald Rapids, AVX-512, 2 vCPUs under KVM; session 4, after the
-padded Gemm, strip-padded pools and grouped Winograd; sgemm peak 321-335 GFLOP/s). Timing on
-this machine drifts +-10% between runs; batch 1 with 10 rounds and --tune 3m per model,
-batch 8 with 6 rounds and the cost model alone:
+Recorded on an Intel Xeon (Emerald Rapids, AVX-512, 2 vCPUs under KVM), cost model alone.
+Session 5, after Winograd by output blocks and the runtime's short spin; this VM was noisy
+that day (medians drift 10-30% between runs, sgemm peak 225-344 GFLOP/s), so read the
+ratios, not the milliseconds. Each runtime's own spinning (batch 1: 10 rounds, batch 8: 4,
+3 back-to-back runs each), then --no-spinning (batch 1, 10 rounds):
+
+    model          batch  O3 ms   onnxruntime ms  O3 / ort   | no spinning: O3 ms  ort ms  O3 / ort
+    resnet18         1     11.97      13.59        0.88x     |              12.95   17.26   0.75x
+    resnet50         1     41.42      42.22        0.98x     |              31.37   30.01   1.05x
+    mobilenet_v2     1      6.05       6.01        1.01x     |               5.41    4.78   1.13x
+    vgg16            1     80.83     136.30        0.59x     |              66.32  106.41   0.62x
+    densenet121      1     29.47      30.56        0.96x     |              27.25   26.23   1.04x
+    resnet18         8     64.31     100.85        0.64x
+    resnet50         8    196.11     202.22        0.97x
+    mobilenet_v2     8     29.70      27.72        1.07x
+    vgg16            8    620.43     846.81        0.73x
+    densenet121      8    193.74     187.17        1.04x
+
+Session 4 (same machine type, quieter; no spinning; batch 1 with 10 rounds and --tune 3m
+per model, batch 8 with 6 rounds and the cost model alone):
 
     model          batch  O3 ms   tuned ms  onnxruntime ms  O3 / ort  tuned / ort  O3 GFLOP/s
     resnet18         1     11.86    11.22       12.58         0.94x      0.89x        307
@@ -36,11 +52,6 @@ batch 8 with 6 rounds and the cost model alone:
     mobilenet_v2     8     42.41                 44.24        0.96x                   118
     vgg16            8    523.28                858.93        0.61x                   473
     densenet121      8    238.26                234.44        1.02x                   192
-
-The pool's workers sleep between kernels here (no spinning, for either runtime), and on this
-VM waking one costs ~30 us per parallel kernel. Run alone instead, each in its own process
-with its own default spinning (100 runs, medians), MobileNetV2 took 4.01 ms (cnncompile)
-against 3.47 ms (onnxruntime), DenseNet-121 25.2 against 25.1 ms.
 
 Earlier, on an AMD EPYC (znver4, AVX-512 hidden: 8 lanes, 16 registers), with Winograd on
 NCHWc and flat register tiles (session 3; batch 1, 6 rounds, sgemm peak 160): O3 /
