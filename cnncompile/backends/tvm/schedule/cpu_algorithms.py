@@ -108,9 +108,9 @@ def winograd_nchwc(sch: Schedule, block: SBlockRV, lanes: int, tile: ConvTile | 
     """`block` is the GEMM (xi, nu, ob, t, oi | cb, ci) of the NCHWc kernel: the direct NCHWc conv's
     register tile (`tile.vectors` output blocks x `tile.cols` Winograd tiles, one FMA per
     accumulator per input channel, the input block unrolled), run in parallel over one of two
-    partitions, with one transform inside it and the other a parallel pass of its own: every
-    parallel launch costs ~30 us when the pool's workers sleep, as much as DenseNet's whole
-    128->32 3x3 at 14x14.
+    partitions with one transform inside it, each stage left outside a parallel pass of its own:
+    every parallel launch costs ~30 us when the pool's workers sleep, as much as DenseNet's
+    whole 128->32 3x3 at 14x14.
 
     With no more output channels than tiles (the transformed weights no larger than the
     transformed input), groups of `tile.cols` tiles run in parallel, each transforming its own
@@ -158,8 +158,8 @@ def winograd_nchwc(sch: Schedule, block: SBlockRV, lanes: int, tile: ConvTile | 
 
 def _output_group(blocks_: int, vectors: int) -> int:
     """Output blocks per thread's group, a multiple of `vectors`: as few groups as there are threads,
-    since every group reads the whole transformed input (one group per tile's worth of blocks timed
-    10-15% slower on ResNet-50's 256->256 at 14x14)."""
+    since every group reads the whole transformed input (one group per register tile's worth of output
+    blocks timed 10-15% slower on ResNet-50's 256->256 at 14x14)."""
     register_tiles = blocks_ // vectors
     return vectors * largest_divisor(register_tiles, max(register_tiles // pool_threads(), 1))
 
