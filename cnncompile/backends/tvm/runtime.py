@@ -18,14 +18,14 @@ import numpy as np
 import tvm
 from tvm import relax
 
-from cnncompile.backends.tvm.target import TargetSpec, gpu_visible
+from cnncompile.backends.tvm.target import TargetSpec, gpu_visible, pool_threads
 from cnncompile.errors import CnnCompileError, ModelError
 from cnncompile.ir.graph import Graph, Value
 
 # TVM sizes its thread pool by physical cores, which on a 2-vCPU machine reports one: the
 # compiled model would run on half the machine. Use every CPU this process may run on,
 # unless the user has chosen (TVM reads the variable when its pool first starts).
-os.environ.setdefault("TVM_NUM_THREADS", str(len(os.sched_getaffinity(0))))
+os.environ.setdefault("TVM_NUM_THREADS", str(pool_threads()))
 # Between two kernels of a run, a worker that went to sleep takes ~30 us to wake on a VM, and
 # DenseNet-121 launches ~280 parallel kernels: with no spinning it ran 27.2 ms, with 300 to
 # 300000 yields 24.1-24.6. TVM's default 300000 keeps a core busy for ~60 ms after every run;

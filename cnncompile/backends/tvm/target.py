@@ -13,6 +13,7 @@ switched off explicitly.
 from __future__ import annotations
 
 import enum
+import os
 import re
 from dataclasses import dataclass
 from functools import cache
@@ -99,6 +100,12 @@ def host_cpu() -> TargetSpec:
     assumed = codegen.llvm_get_cpu_features(spec.to_tvm())
     hidden = tuple(f"-{f}" for f in _VECTOR_FEATURES if f in assumed and f not in flags)
     return TargetSpec(Device.LLVM, cpu, hidden)
+
+
+def pool_threads() -> int:
+    """The threads compiled CPU kernels share: TVM_NUM_THREADS when the user chose, else every CPU this
+    process may use (runtime.py sets it so before TVM's pool starts, which would count physical cores)."""
+    return int(os.environ.get("TVM_NUM_THREADS") or len(os.sched_getaffinity(0)))
 
 
 def gpu_visible() -> bool:

@@ -26,9 +26,10 @@ from tvm.s_tir.schedule import LoopRV, SBlockRV
 
 from cnncompile.backends.tvm.kernel import WINOGRAD_CROP_STAGE, WINOGRAD_INPUT_STAGE, WINOGRAD_OUTPUT_STAGE
 from cnncompile.backends.tvm.schedule.cpu_common import (
-    MIN_PARALLEL_WORK, blocks, extent, is_reduction, largest_divisor, padding, parallel_vectorize, pool_threads,
+    MIN_PARALLEL_WORK, blocks, extent, is_reduction, largest_divisor, padding, parallel_vectorize,
     spatial_and_reduction, tile_columns, tile_rows, vectorize_below,
 )
+from cnncompile.backends.tvm.target import pool_threads
 from cnncompile.backends.tvm.tiling import ConvTile, conv_tile
 
 
@@ -151,15 +152,18 @@ def winograd_nchwc(sch: Schedule, block: SBlockRV, lanes: int, tile: ConvTile | 
         sch.unroll(loop)
     sch.vectorize(lanes_loop)
     sch.decompose_reduction(block, cb)
-    _blocked_transform(sch, sch.get_sblock(f"{WINOGRAD_INPUT_STAGE}_rows"), sch.get_sblock(WINOGRAD_INPUT_STAGE),
-                       (0, 1), at=panel if by_tiles else None)
+    input_rows, input_ = sch.get_sblock(f"{WINOGRAD_INPUT_STAGE}_rows"), sch.get_sblock(WINOGRAD_INPUT_STAGE)
+    if by_tiles:
+        sch.compute_at(input_, panel, preserve_unit_loops=True)
+    _blocked_transform(sch, input_rows, input_, (0, 1), at=panel if by_tiles else None)
     _blocked_transform(sch, output_rows, output, (3, 5), at=None if by_tiles else panel)
 
 
 def _output_group(blocks_: int, vectors: int) -> int:
     """Output blocks per thread's group, a multiple of `vectors`: as few groups as there are threads,
     since every group reads the whole transformed input (one group per register tile's worth of output
-    blocks timed 10-15% slower on ResNet-50's 256->256 at 14x14)."""
+    blocks timed 10-15% slower on ResNet-50's 256->256 at 14x14). A kernel built for a machine with
+    other threads stays correct, only less balanced."""
     register_tiles = blocks_ // vectors
     return vectors * largest_divisor(register_tiles, max(register_tiles // pool_threads(), 1))
 
@@ -176,16 +180,11 @@ def _split_output_blocks(sch: Schedule, last: SBlockRV, group: int) -> LoopRV:
 def _blocked_transform(sch: Schedule, first: SBlockRV, second: SBlockRV, points: tuple[int, int],
                        at: LoopRV | None = None) -> None:
     """A transform in two element-wise passes, the second's loops (*per tile with two `points` among them,
-    channel block): per tile (in parallel, or serially under `at`, where the second is moved unless it is
-    there already), the first pass computed right before the second reads it, the points unrolled (each
-    copy a sum with immediate coefficients), the block vectorized. A padded input is padded tile by tile
+    channel block): per tile (in parallel, or serially under `at`, which the second is already under), the
+    first pass computed right before the second reads it, the points unrolled (each copy a sum with
+    immediate coefficients), the block vectorized. A padded input is padded tile by tile
     there too: padding it whole first cost a pass over memory and a parallel launch of its own."""
-    if at is None:
-        *outer, lanes_loop = sch.get_loops(second)
-    else:
-        if not any(sch.get(loop).same_as(sch.get(at)) for loop in sch.get_loops(second)):
-            sch.compute_at(second, at, preserve_unit_loops=True)
-        *outer, lanes_loop = _loops_below(sch, second, at)
+    *outer, lanes_loop = sch.get_loops(second) if at is None else _loops_below(sch, second, at)
     point_loops = [outer[i] for i in points]
     tile_loops = [loop for i, loop in enumerate(outer) if i not in points]
     sch.reorder(*tile_loops, *point_loops, lanes_loop)

@@ -9,7 +9,6 @@ for waking the thread pool stay on one thread.
 from __future__ import annotations
 
 import math
-import os
 
 from tvm import tirx
 from tvm.s_tir import Schedule, ScheduleError
@@ -69,13 +68,6 @@ def _try(primitive, block: SBlockRV) -> bool:
 def largest_divisor(n: int, limit: int) -> int:
     """The largest divisor of n that is at most limit (at least 1)."""
     return max(d for d in range(1, max(min(n, limit), 1) + 1) if n % d == 0)
-
-
-def pool_threads() -> int:
-    """The threads the kernels will share: TVM_NUM_THREADS, which runtime.py sets to every CPU this process
-    may use unless the user chose. Only a partition that every thread must share a read across (the
-    blocked Winograd's output groups) depends on it; a kernel built for another machine stays correct."""
-    return int(os.environ.get("TVM_NUM_THREADS") or len(os.sched_getaffinity(0)))
 
 
 def padding(sch: Schedule, block: SBlockRV) -> SBlockRV | None:
