@@ -125,6 +125,8 @@ CONVS = [
     ("8c-to-4c-dilated-asymmetric", nchwc(8), nchwc(4), 16, 12, 11, 3,
      {"dilations": (2, 2), "pads": (2, 1, 0, 2)}, True),
     ("4c-to-16c-1x1", nchwc(4), nchwc(16), 12, 32, 7, 1, {}, False),
+    ("16c-one-input-block-1x1", nchwc(16), nchwc(16), 16, 48, 9, 1, {}, True),
+    ("8c-one-input-block-1x1-stride2", nchwc(8), nchwc(8), 8, 24, 11, 1, {"strides": (2, 2)}, False),
     ("16c-blocks-wider-than-lanes", nchwc(16), nchwc(16), 32, 32, 6, 3, {"pads": (1, 1, 1, 1)}, True),
     ("grouped-whole-blocks", nchwc(8), nchwc(8), 32, 32, 8, 3, {"group": 2, "strides": (2, 2),
                                                                 "pads": (1, 1, 1, 1)}, False),

@@ -27,7 +27,7 @@ from tvm.s_tir.schedule import LoopRV, SBlockRV
 from cnncompile.backends.tvm.kernel import WINOGRAD_CROP_STAGE, WINOGRAD_INPUT_STAGE, WINOGRAD_OUTPUT_STAGE
 from cnncompile.backends.tvm.schedule.cpu_common import (
     MIN_PARALLEL_WORK, blocks, extent, is_reduction, largest_divisor, padding, parallel_vectorize,
-    spatial_and_reduction, tile_columns, tile_rows, vectorize_below,
+    spatial_and_reduction, tile_columns, tile_rows, unroll_block, vectorize_below,
 )
 from cnncompile.backends.tvm.target import pool_threads
 from cnncompile.backends.tvm.tiling import ConvTile, conv_tile
@@ -148,7 +148,8 @@ def winograd_nchwc(sch: Schedule, block: SBlockRV, lanes: int, tile: ConvTile | 
     sch.parallel(panel)
     sch.reverse_compute_at(copy, finish_at)
     vectorize_below(sch, copy, finish_at)
-    for loop in (ci, block_in, tile_in):
+    unroll_block(sch, ci, [cb])
+    for loop in (block_in, tile_in):
         sch.unroll(loop)
     sch.vectorize(lanes_loop)
     sch.decompose_reduction(block, cb)

@@ -162,10 +162,10 @@ def spatial_and_reduction(sch: Schedule, block: SBlockRV) -> tuple[list[LoopRV],
 def accumulate_in_registers(sch: Schedule, block: SBlockRV, at: LoopRV, vectorize_finish: bool = True) -> SBlockRV:
     """Give the reduction a tile-sized accumulator, finished (epilogue or copy-out) under `at`.
 
-    The accumulator keeps the "global" scope on purpose: TVM's LowerTVMBuiltin puts only
-    small *global* CPU buffers on the stack (where LLVM promotes them to registers) and
-    turns a "local" one into a TVMBackendAllocWorkspace call per tile, whose stores and
-    loads LLVM cannot remove.
+    The accumulator keeps the "global" scope on purpose: a "local" one becomes a
+    TVMBackendAllocWorkspace call per tile, whose stores and loads LLVM cannot remove,
+    while build.py keeps small *global* CPU buffers on the stack, where LLVM promotes them
+    to registers.
     """
     consumers = sch.get_consumers(block)
     if consumers:
@@ -185,3 +185,14 @@ def vectorize_below(sch: Schedule, block: SBlockRV, at: LoopRV) -> None:
     inner = sch.get_loops(block)[-1]
     if not sch.get(inner).same_as(sch.get(at)):
         sch.vectorize(inner)
+
+
+def unroll_block(sch: Schedule, block: LoopRV, serial: list[LoopRV]) -> None:
+    """Unroll a reduction's input-channel block, nested in the `serial` reduction loops. If they run once
+    (one block of input channels, a 1x1 window), half the block stays a loop: unrolled whole, the
+    reduction is straight-line code, which LLVM reorders one accumulator at a time, keeping every
+    broadcast input live and spilling them (1x1 conv 16->96 at 112x112 with ReLU6: 0.35 ms, 0.18 in
+    two steps of 8)."""
+    if math.prod(extent(sch, loop) for loop in serial) == 1:
+        _, block = sch.split(block, [None, largest_divisor(extent(sch, block), extent(sch, block) // 2)])
+    sch.unroll(block)

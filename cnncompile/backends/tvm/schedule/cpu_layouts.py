@@ -38,7 +38,7 @@ from tvm.s_tir.schedule import LoopRV, SBlockRV
 from tvm.tirx import IndexMap
 
 from cnncompile.backends.tvm.schedule.cpu_common import (
-    accumulate_in_registers, extent, largest_divisor, padding, spatial_and_reduction,
+    accumulate_in_registers, extent, largest_divisor, padding, spatial_and_reduction, unroll_block,
 )
 from cnncompile.backends.tvm.tiling import ConvTile, vector_width
 
@@ -89,8 +89,9 @@ def conv_layout(sch: Schedule, block: SBlockRV, lanes: int, tile: ConvTile) -> N
         if parallel:
             sch.parallel(tile_loop)
     accumulate_in_registers(sch, block, tile_loop)
-    input_block = reduction[3:]
-    for loop in [*input_block, *tile_pixels, *unrolled]:
+    for loop in reduction[3:]:
+        unroll_block(sch, loop, reduction[:3])
+    for loop in [*tile_pixels, *unrolled]:
         sch.unroll(loop)
     sch.vectorize(channels)
     sch.decompose_reduction(block, reduction[0])
