@@ -21,6 +21,22 @@ would see. With --no-spinning, neither pool spins at all, and each round times o
 contender (sessions 3 and 4 measured so).
 
 Recorded on an Intel Xeon (Emerald Rapids, AVX-512, 2 vCPUs under KVM), cost model alone.
+Session 6, after register tiles over 1 KiB moved from TVM's workspace allocator to the
+stack (build.py); still a noisy VM, batch 1 ratios moving +-10% between runs. Own spinning,
+batch 1 (10 rounds, then 20 for three models) and batch 8 (4 rounds); --no-spinning batch 1:
+
+    model          batch  O3 ms   onnxruntime ms  O3 / ort  (20 rounds)  | no spinning O3 / ort
+    resnet18         1     11.49      12.91        0.89x                  |    1.03x
+    resnet50         1     39.03      37.93        1.03x      1.08x       |    0.97x
+    mobilenet_v2     1      4.96       4.25        1.17x      0.98x       |    1.05x
+    vgg16            1     72.81     113.22        0.64x                  |    0.58x
+    densenet121      1     26.83      25.79        1.04x      0.94x       |    0.98x
+    resnet18         8     62.20      88.64        0.70x
+    resnet50         8    178.08     202.02        0.88x
+    mobilenet_v2     8     25.26      27.71        0.91x
+    vgg16            8    470.78     754.66        0.62x
+    densenet121      8    171.23     190.74        0.90x
+
 Session 5, after Winograd by output blocks and the runtime's short spin; this VM was noisy
 that day (medians drift 10-30% between runs, sgemm peak 225-344 GFLOP/s), so read the
 ratios, not the milliseconds. Each runtime's own spinning (batch 1: 10 rounds, batch 8: 4,
