@@ -27,7 +27,7 @@ def row_buffer_kernel(columns: int) -> tvm.IRModule:
     return tvm.IRModule({"f": sch.mod["main"].with_attr("global_symbol", "f")})
 
 
-def run(executable, columns: int) -> np.ndarray:
+def run_and_check(executable, columns: int) -> None:
     a = np.random.default_rng(0).standard_normal((ROWS, columns)).astype(np.float32)
     out = tvm.runtime.empty((ROWS, columns), "float32", tvm.cpu())
     executable["f"](tvm.runtime.tensor(a, tvm.cpu()), out)
@@ -42,12 +42,12 @@ def llvm_ir(executable) -> str:
                                                (MAX_STACK_BUFFER_BYTES // 4 + 16, False)])
 def test_a_buffer_up_to_the_limit_is_on_the_stack_and_a_larger_one_from_the_workspace(columns, on_stack):
     executable = build_kernels(row_buffer_kernel(columns), LLVM)
-    run(executable, columns)
+    run_and_check(executable, columns)
     assert ("TVMBackendAllocWorkspace" not in llvm_ir(executable)) == on_stack
 
 
 def test_tvm_alone_takes_a_2_kib_buffer_from_the_workspace():
     """What the added pass changes: without it, the same 2 KiB row buffer is allocated per row."""
     executable = tvm.compile(row_buffer_kernel(512), target=LLVM.to_tvm())
-    run(executable, 512)
+    run_and_check(executable, 512)
     assert "TVMBackendAllocWorkspace" in llvm_ir(executable)
