@@ -30,7 +30,7 @@ import numpy as np
 import tvm
 
 from cnncompile.algorithms.applicability import ConvSpec
-from cnncompile.backends.tvm.build import build_kernels
+from cnncompile.backends.tvm.build import build_module
 from cnncompile.backends.tvm.module import build_primfunc
 from cnncompile.backends.tvm.runtime import device_for
 from cnncompile.backends.tvm.target import TargetSpec
@@ -69,7 +69,7 @@ class Built:
 def build(spec: ConvSpec, candidate: Candidate, target: TargetSpec, seed: int = 0) -> Built:
     """Lower, schedule and compile the candidate's kernel (weights are constants, as in a model)."""
     func, kernel = build_primfunc(workload_node(spec, candidate), (False, True, True), target, SYMBOL)
-    executable = build_kernels(tvm.IRModule({SYMBOL: func}), target)
+    executable = build_module(tvm.IRModule({SYMBOL: func}), target)
     rng = np.random.default_rng(seed)
     tables = [array for _, array in kernel.tables]
     n_inputs = len(func.params) - len(tables) - len(kernel.outputs)

@@ -76,10 +76,7 @@ def _tir_pipeline():
 compilation_pipeline.register_tir_pipeline(TIR_PIPELINE, _tir_pipeline)
 
 
-def build_module(module: tvm.IRModule, target: TargetSpec) -> relax.VMExecutable:
+def build_module(module: tvm.IRModule, target: TargetSpec) -> tvm.runtime.Executable:
+    """A model's module for the VM, or PrimFuncs alone (a kernel measured by tuning): tvm.compile runs the
+    VM passes only where there are Relax functions, the same TIR pipeline either way."""
     return tvm.compile(module, target=target.to_tvm(), relax_pipeline=vm_pipeline(), tir_pipeline=TIR_PIPELINE)
-
-
-def build_kernels(module: tvm.IRModule, target: TargetSpec) -> tvm.runtime.Executable:
-    """PrimFuncs alone (a kernel measured by tuning), through the same TIR pipeline as a model's."""
-    return tvm.compile(module, target=target.to_tvm(), tir_pipeline=TIR_PIPELINE)

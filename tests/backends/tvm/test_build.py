@@ -10,7 +10,7 @@ import tvm
 from tvm import te
 from tvm.s_tir import Schedule
 
-from cnncompile.backends.tvm.build import MAX_STACK_BUFFER_BYTES, build_kernels
+from cnncompile.backends.tvm.build import MAX_STACK_BUFFER_BYTES, build_module
 from cnncompile.backends.tvm.target import parse_target
 
 LLVM = parse_target("llvm")
@@ -41,7 +41,7 @@ def llvm_ir(executable) -> str:
 @pytest.mark.parametrize("columns, on_stack", [(512, True), (MAX_STACK_BUFFER_BYTES // 4, True),
                                                (MAX_STACK_BUFFER_BYTES // 4 + 16, False)])
 def test_a_buffer_up_to_the_limit_is_on_the_stack_and_a_larger_one_from_the_workspace(columns, on_stack):
-    executable = build_kernels(row_buffer_kernel(columns), LLVM)
+    executable = build_module(row_buffer_kernel(columns), LLVM)
     run_and_check(executable, columns)
     assert ("TVMBackendAllocWorkspace" not in llvm_ir(executable)) == on_stack
 
