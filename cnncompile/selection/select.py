@@ -35,7 +35,7 @@ from cnncompile.ops.layout import LayoutTransform, LayoutTransformAttrs
 from cnncompile.ops.registry import attr_dict
 from cnncompile.passes.rewrite import RewriteLog
 from cnncompile.selection.candidates import Candidate, apply_candidate, candidates
-from cnncompile.selection.cost import Machine, estimate
+from cnncompile.selection.cost import Estimate, Machine, estimate
 
 if TYPE_CHECKING:
     from cnncompile.backends.tvm.target import TargetSpec
@@ -124,10 +124,15 @@ def choose(node: Node, graph: Graph, target: TargetSpec, lookup: Lookup | None =
     if measured is not None and measured.best in usable:
         timed = sorted(((c, s) for c, s in measured.results.items() if c in usable), key=lambda cs: cs[1])
         return Choice(node.name, spec, measured.best, MEASURED, tuple(timed), tuple(excluded))
-    machine = Machine.of(target)
-    estimates = sorted((estimate(c, spec, machine) for c in usable), key=lambda e: e.seconds)
+    estimates = ranked(usable, spec, target)
     return Choice(node.name, spec, estimates[0].candidate, COST_MODEL,
                   tuple((e.candidate, e.seconds) for e in estimates), tuple(excluded))
+
+
+def ranked(usable: Collection[Candidate], spec: ConvSpec, target: TargetSpec) -> list[Estimate]:
+    """The cost model's estimates of the `usable` candidates for the workload, cheapest first."""
+    machine = Machine.of(target)
+    return sorted((estimate(c, spec, machine) for c in usable), key=lambda e: e.seconds)
 
 
 def _fused(node: Node, graph: Graph, candidate: Candidate) -> tuple[list[Value], FusedConvAttrs]:

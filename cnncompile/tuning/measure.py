@@ -135,16 +135,17 @@ def _reason(err: Exception) -> str:
 
 
 def measure(spec: ConvSpec, candidate: Candidate, target: TargetSpec, device: Device,
-            build_lock: AbstractContextManager = nullcontext()) -> Result:
+            build_lock: AbstractContextManager = nullcontext()) -> tuple[Result, Built | None]:
     """The candidate's median seconds on `device`, or why it failed to build or run (never raised:
-    one broken candidate must not stop a tuning run). `build_lock` serializes builds between
-    threads measuring on several devices, since TVM's compiler is not known to be thread-safe."""
+    one broken candidate must not stop a tuning run), and its build, kept so that it can be timed
+    again. `build_lock` serializes builds between threads measuring on several devices, since
+    TVM's compiler is not known to be thread-safe."""
     try:
         with build_lock:
             built = build(spec, candidate, target)
     except Exception as err:  # noqa: BLE001 - any failure is the candidate's, recorded with its reason
-        return Result(None, device.name, f"build failed: {_reason(err)}")
+        return Result(None, device.name, f"build failed: {_reason(err)}"), None
     try:
-        return Result(device.time(built), device.name)
+        return Result(device.time(built), device.name), built
     except Exception as err:  # noqa: BLE001
-        return Result(None, device.name, f"run failed: {_reason(err)}")
+        return Result(None, device.name, f"run failed: {_reason(err)}"), None

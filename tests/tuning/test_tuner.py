@@ -16,11 +16,11 @@ from cnncompile.backends.tvm.target import host_cpu
 from cnncompile.frontends.dsl import Conv, Relu, Sequential
 from cnncompile.ir.types import DType, TensorType
 from cnncompile.selection.candidates import Candidate, candidates
-from cnncompile.selection.select import MEASURED
+from cnncompile.selection.select import MEASURED, ranked
 from cnncompile.tuning import tuner
 from cnncompile.tuning.cache import Result, TuningCache
 from cnncompile.tuning.measure import LocalDevice, measure
-from cnncompile.tuning.tuner import TuneReport, TuningOptions, tune, workloads
+from cnncompile.tuning.tuner import CONFIRM_ROUNDS, FINALISTS, TuneReport, TuningOptions, tune, workloads
 
 # Three distinct small workloads (a strided 3x3, a 1x1, a wider strided 3x3), ~40 candidates in all.
 MODEL = Sequential(Conv(8, 3, stride=2, pad=1), Relu(), Conv(8, 1), Relu(), Conv(16, 3, stride=2, pad=1))
@@ -89,7 +89,7 @@ def fake_measure(seconds: float, calls: list):
     def run(spec, candidate, target, device, build_lock=None):
         calls.append((spec, candidate))
         time.sleep(seconds)
-        return Result(1e-3 / (1 + len(calls)), device.name)
+        return Result(1e-3 / (1 + len(calls)), device.name), None
     return run
 
 
@@ -138,7 +138,38 @@ def test_a_candidate_that_does_not_build_is_recorded_with_its_reason():
     spec = ConvSpec.of(TensorType((1, 16, 6, 6), DType.FLOAT32), TensorType((16, 16, 3, 3), DType.FLOAT32),
                        pads=(1, 1, 1, 1))
     device = LocalDevice(host_cpu())
-    good = measure(spec, Candidate(ConvAlgorithm.DIRECT), host_cpu(), device)
-    bad = measure(spec, Candidate(ConvAlgorithm.DIRECT, None, (3, 1, 1)), host_cpu(), device)
-    assert good.ok and 0 < good.seconds < 0.1
-    assert not bad.ok and bad.error.startswith("build failed:") and "tile" in bad.error
+    good, built = measure(spec, Candidate(ConvAlgorithm.DIRECT), host_cpu(), device)
+    bad, nothing = measure(spec, Candidate(ConvAlgorithm.DIRECT, None, (3, 1, 1)), host_cpu(), device)
+    assert good.ok and 0 < good.seconds < 0.1 and 0 < device.time(built) < 0.1
+    assert not bad.ok and bad.error.startswith("build failed:") and "tile" in bad.error and nothing is None
+
+
+def test_the_finalists_are_timed_again_so_one_disturbed_measurement_does_not_decide(tmp_path, monkeypatch):
+    graph = Sequential(Conv(8, 3, pad=1)).build((1, 4, 9, 9))
+    (workload,) = workloads(graph)
+    offered = candidates(workload.spec, host_cpu())
+    pick = ranked(offered, workload.spec, host_cpu())[0].candidate
+    # Each candidate takes 2-3 ms, the cost model's pick 1 ms, but its first measurement was disturbed: 50 ms.
+    steady = {c: 2e-3 + i * 1e-5 for i, c in enumerate(offered)} | {pick: 1e-3}
+    first = steady | {pick: 50e-3}
+    timed: list[Candidate] = []
+
+    class SteadyDevice:
+        name = "local"
+
+        def __init__(self, target):
+            pass
+
+        def time(self, built):
+            timed.append(built)
+            return steady[built]
+
+    # The "build" handed back for timing again is the candidate itself: SteadyDevice times it by name.
+    monkeypatch.setattr(tuner, "measure", lambda spec, c, target, device, lock: (Result(first[c], device.name), c))
+    monkeypatch.setattr(tuner, "LocalDevice", SteadyDevice)
+    cache = TuningCache(tmp_path / "tuning.json")
+    tune(graph, host_cpu(), cache, budget_seconds=60)
+    stored = cache.lookup(workload.spec, host_cpu())
+    assert stored.best == pick and stored.results[pick] == 1e-3 and stored.complete
+    fastest_three = sorted(offered, key=first.__getitem__)[:FINALISTS]
+    assert set(timed) == {*fastest_three, pick} and len(timed) == CONFIRM_ROUNDS * (FINALISTS + 1)
