@@ -20,6 +20,23 @@ to go to sleep, one untimed run, and BACK_TO_BACK timed runs, as a server under 
 would see. With --no-spinning, neither pool spins at all, and each round times one run per
 contender (sessions 3 and 4 measured so).
 
+Session 7, on an AMD EPYC (znver3, AVX2: 8 lanes, 16 registers; 2 vCPUs), each runtime's
+own spinning; batch 1 with 10 rounds, cost model alone (run 1), then again with --tune 3m
+per model into a fresh cache (run 2, after tuning re-times each workload's finalists);
+batch 8 with 4 rounds; sgemm peak 137-152 GFLOP/s:
+
+    model          batch  run 1: O3 / ort  | run 2: O3 ms  tuned ms  ort ms  O3 / ort  tuned / ort
+    resnet18         1        0.79x        |        21.06    20.05    27.57    0.76x     0.73x
+    resnet50         1        0.91x        |        52.55    51.30    59.99    0.88x     0.86x
+    mobilenet_v2     1        0.84x        |         6.51     6.71     7.64    0.85x     0.88x
+    vgg16            1        0.54x        |       106.27   111.62   214.07    0.50x     0.52x
+    densenet121      1        0.88x        |        34.34    34.57    40.64    0.84x     0.85x
+    resnet18         8        0.62x  (154.4 / 250.5 ms)
+    resnet50         8        0.85x  (449.0 / 525.5 ms)
+    mobilenet_v2     8        0.88x  (53.1 / 60.4 ms)
+    vgg16            8        0.48x  (740.2 / 1546.8 ms)
+    densenet121      8        0.83x  (327.3 / 396.4 ms)
+
 Recorded on an Intel Xeon (Emerald Rapids, AVX-512, 2 vCPUs under KVM), cost model alone.
 Session 6, after register tiles over 1 KiB moved from TVM's workspace allocator to the
 stack (build.py); still a noisy VM, batch 1 ratios moving +-10% between runs. Own spinning,

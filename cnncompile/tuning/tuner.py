@@ -186,25 +186,27 @@ def _measure_workload(spec: ConvSpec, todo: deque[Candidate], pick: Candidate, t
             except BaseException:
                 run.stopped = True  # Ctrl-C: each worker ends the measurement it is in, then stops
                 raise
-    if not todo and len(builds) > 1 and run.budget.allows_another():
+    if not todo:
         _confirm(label, builds, devices[0], run, results)
 
 
 def _confirm(label: str, builds: dict[Candidate, Built], device: Device, run: _Run,
              results: dict[Candidate, Result]) -> None:
-    """Time the finalists (`builds`) again on one device, in turns, each keeping its fastest time."""
-    run.progress(TuneStatus(run.done, run.total, f"{label}: the {len(builds)} fastest again", run.eta()))
-    started = run.budget.elapsed()
-    fastest = {c: results[c].seconds for c in builds}
-    for _ in range(CONFIRM_ROUNDS):
-        for candidate, built in builds.items():
-            try:
-                fastest[candidate] = min(fastest[candidate], device.time(built))
-            except Exception:  # noqa: BLE001 - it ran once; its first time stands
-                continue
-    for candidate, seconds in fastest.items():
-        results[candidate] = Result(seconds, device.name)
-    run.budget.costs.append(run.budget.elapsed() - started)
+    """Time the finalists (`builds`) again on one device, in turns, each keeping its fastest time; the
+    run's last step for the workload, done at once when there is only one finalist or no budget left."""
+    if len(builds) > 1 and run.budget.allows_another():
+        run.progress(TuneStatus(run.done, run.total, f"{label}: the {len(builds)} fastest again", run.eta()))
+        started = run.budget.elapsed()
+        fastest = {c: results[c].seconds for c in builds}
+        for _ in range(CONFIRM_ROUNDS):
+            for candidate, built in builds.items():
+                try:
+                    fastest[candidate] = min(fastest[candidate], device.time(built))
+                except Exception:  # noqa: BLE001 - it ran once; its first time stands
+                    continue
+        for candidate, seconds in fastest.items():
+            results[candidate] = Result(seconds, device.name)
+        run.budget.costs.append(run.budget.elapsed() - started)
     run.done += 1
     run.progress(TuneStatus(run.done, run.total, label, run.eta()))
 

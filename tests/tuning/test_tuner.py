@@ -167,9 +167,11 @@ def test_the_finalists_are_timed_again_so_one_disturbed_measurement_does_not_dec
     # The "build" handed back for timing again is the candidate itself: SteadyDevice times it by name.
     monkeypatch.setattr(tuner, "measure", lambda spec, c, target, device, lock: (Result(first[c], device.name), c))
     monkeypatch.setattr(tuner, "LocalDevice", SteadyDevice)
-    cache = TuningCache(tmp_path / "tuning.json")
-    tune(graph, host_cpu(), cache, budget_seconds=60)
+    cache, progress = TuningCache(tmp_path / "tuning.json"), Recorder()
+    tune(graph, host_cpu(), cache, budget_seconds=60, progress=progress)
     stored = cache.lookup(workload.spec, host_cpu())
     assert stored.best == pick and stored.results[pick] == 1e-3 and stored.complete
     fastest_three = sorted(offered, key=first.__getitem__)[:FINALISTS]
     assert set(timed) == {*fastest_three, pick} and len(timed) == CONFIRM_ROUNDS * (FINALISTS + 1)
+    last = progress.statuses[-1]
+    assert last.done == last.total == len(offered) + 1  # timing the finalists again is the last step
