@@ -1,7 +1,7 @@
 """The tuning cache: measured seconds per (conv workload, target, versions), in one JSON file.
 
     {"format": 1, "entries": {KEY: {"workload": {...ConvSpec...}, "target": "llvm -mcpu=znver4 ...",
-                                    "versions": {"cnncompile": "0.1.0", "tvm": "0.27.0"},
+                                    "threads": 2, "versions": {"cnncompile": "0.1.0", "tvm": "0.27.0"},
                                     "complete": true,
                                     "results": {"direct/NCHW8c/t2x1x4": {"seconds": 0.00012, "device": "local"},
                                                 "fft/NCHW": {"error": "scheduling ... failed", "device": "local"}}}}}
@@ -9,6 +9,10 @@
 A measurement only holds for the code that produced it, so the key carries the cnncompile
 and TVM versions besides the workload and the full TVM target (with the vector features a
 virtual machine hides): an upgrade never reuses a stale choice, and never deletes it either.
+On a CPU it also carries the thread count kernels are built for (`pool_threads`, as TVM's
+`num-cores` does for MetaSchedule): schedules split work by it, and the fastest candidate
+on 2 threads need not be the fastest on 16. Over RPC that is this host's count, so start
+the servers with the same TVM_NUM_THREADS.
 
 Several processes may tune into one file at once (two compiles, or a compile per machine of
 a build farm sharing a home directory). A writer takes an exclusive lock on FILE.lock,
@@ -37,7 +41,7 @@ import tvm
 
 import cnncompile
 from cnncompile.algorithms.applicability import ConvSpec
-from cnncompile.backends.tvm.target import TargetSpec
+from cnncompile.backends.tvm.target import TargetSpec, pool_threads
 from cnncompile.errors import CnnCompileError
 from cnncompile.selection.candidates import Candidate
 
@@ -99,12 +103,18 @@ def target_key(target: TargetSpec) -> str:
     return str(target.to_tvm())
 
 
+def threads_key(target: TargetSpec) -> int | None:
+    """The threads CPU kernels are built for and run with; None on a GPU."""
+    return None if target.is_gpu else pool_threads()
+
+
 def versions() -> dict[str, str]:
     return {"cnncompile": cnncompile.__version__, "tvm": tvm.__version__}
 
 
 def entry_key(spec: ConvSpec, target: TargetSpec) -> str:
-    return json.dumps([workload_dict(spec), target_key(target), versions()], sort_keys=True, separators=(",", ":"))
+    return json.dumps([workload_dict(spec), target_key(target), threads_key(target), versions()], sort_keys=True,
+                      separators=(",", ":"))
 
 
 def _warn_stderr(message: str) -> None:
@@ -224,7 +234,8 @@ class TuningCache:
             old = entries.get(key) if isinstance(entries.get(key), dict) else {}
             merged = dict(old.get("results", {})) if isinstance(old.get("results"), dict) else {}
             merged.update({str(c): r.as_dict() for c, r in results.items()})
-            entries[key] = {"workload": workload_dict(spec), "target": target_key(target), "versions": versions(),
+            entries[key] = {"workload": workload_dict(spec), "target": target_key(target),
+                            "threads": threads_key(target), "versions": versions(),
                             "complete": complete or bool(old.get("complete")), "results": merged}
             self._write({"format": FORMAT, "entries": entries})
 

@@ -40,11 +40,16 @@ def test_store_then_lookup_gives_the_fastest_and_every_time(tmp_path):
     assert measured.complete
 
 
-def test_another_workload_target_or_version_misses(tmp_path, monkeypatch):
+def test_another_workload_target_thread_count_or_version_misses(tmp_path, monkeypatch):
+    monkeypatch.setenv("TVM_NUM_THREADS", "2")
     cache = TuningCache(tmp_path / "tuning.json")
     cache.store(spec(), host_cpu(), {DIRECT: Result(1e-4)})
+    assert cache.lookup(spec(), host_cpu()).best == DIRECT
     assert cache.lookup(spec(channels=8), host_cpu()) is None
     assert cache.lookup(spec(), TargetSpec(Device.LLVM, "skylake")) is None
+    monkeypatch.setenv("TVM_NUM_THREADS", "16")
+    assert cache.lookup(spec(), host_cpu()) is None
+    monkeypatch.setenv("TVM_NUM_THREADS", "2")
     monkeypatch.setattr("cnncompile.__version__", "99.0")
     assert cache.lookup(spec(), host_cpu()) is None
 
