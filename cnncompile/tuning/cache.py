@@ -1,4 +1,4 @@
-"""The tuning cache: measured seconds per (conv workload, target, versions), in one JSON file.
+"""The tuning cache: measured seconds per (conv workload, target, CPU threads, versions), in one JSON file.
 
     {"format": 1, "entries": {KEY: {"workload": {...ConvSpec...}, "target": "llvm -mcpu=znver4 ...",
                                     "threads": 2, "versions": {"cnncompile": "0.1.0", "tvm": "0.27.0"},
