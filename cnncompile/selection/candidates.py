@@ -89,7 +89,9 @@ def parse_layout(text: str, where: str = "") -> Layout | None:
 def layouts(algorithm: ConvAlgorithm, spec: ConvSpec, target: TargetSpec) -> list[Layout | None]:
     """The layouts `algorithm` may produce `spec`'s output in on `target`, NCHW first.
 
-    Grouped convs other than depthwise stay in NCHW: a channel block would straddle groups.
+    Grouped convs other than depthwise stay in NCHW: a channel block would straddle groups. A
+    conv whose input channels take no block reads X in NCHW and may still write blocked, as
+    assign-layouts lays out a network's first conv.
     """
     kinds = layout_kinds(algorithm)
     if target.is_gpu or not kinds or len(spec.spatial) != 2:
@@ -97,7 +99,10 @@ def layouts(algorithm: ConvAlgorithm, spec: ConvSpec, target: TargetSpec) -> lis
     if spec.group != 1 and not (spec.group == spec.in_channels == spec.out_channels):
         return [None]
     found: list[Layout | None] = [None, *([NHWC] if LayoutKind.NHWC in kinds else [])]
-    block = channel_block((spec.in_channels, spec.out_channels), target.vector_lanes)
+    lanes = target.vector_lanes
+    block = channel_block((spec.in_channels, spec.out_channels), lanes)
+    if block is None and channel_block((spec.in_channels,), lanes) is None:
+        block = channel_block((spec.out_channels,), lanes)  # X stays NCHW (an image's 3 channels), as laid out
     if block is not None and LayoutKind.NCHWC in kinds:
         found.append(nchwc(block))
     return found

@@ -10,6 +10,7 @@ import pytest
 import tvm
 
 import cnncompile
+from cnncompile.algorithms.applicability import ConvAlgorithm, ConvSpec
 from cnncompile.backends.tvm.build import build_module
 from cnncompile.backends.tvm.compiled import CompiledModel, Provenance
 from cnncompile.backends.tvm.kernel import KernelKind
@@ -22,12 +23,13 @@ from cnncompile.backends.tvm.target import parse_target
 from cnncompile.backends.tvm.tiling import ConvTile, conv_tiles, layout_tiles
 from cnncompile.errors import CnnCompileError
 from cnncompile.ir.graph import Graph, Value
-from cnncompile.ir.types import NHWC, Layout, TensorType, nchwc
+from cnncompile.ir.types import NHWC, Layout, LayoutKind, TensorType, nchwc
 from cnncompile.numerics import TOLERANCE, relative_error
 from cnncompile.ops import REGISTRY
 from cnncompile.ops.elementwise import ClipAttrs, LeakyReluAttrs
 from cnncompile.ops.fused import Activation
 from cnncompile.ops.registry import NoAttrs
+from cnncompile.selection.candidates import candidates
 from cnncompile.tools.validate import layerwise
 
 LLVM = parse_target("llvm")
@@ -145,7 +147,7 @@ CONVS = [
 
 
 def conv_graph(x_layout, y_layout, channels, out, size, k, attrs, residual, *, constant_weights=True, tile=(),
-               name="conv") -> Graph:
+               algorithm=ConvAlgorithm.DIRECT, name="conv") -> Graph:
     rng = np.random.default_rng(0)
     graph = Graph(name)
     x = stored_as(graph, graph.add_input("x", TensorType((1, channels, size, size))), x_layout)
@@ -156,7 +158,7 @@ def conv_graph(x_layout, y_layout, channels, out, size, k, attrs, residual, *, c
     if residual:
         inputs.append(stored_as(graph, graph.add_input("z", TensorType(y_shape)), y_layout))
     y = node(graph, "FusedConv", inputs, activation=Activation.LEAKY_RELU, activation_attrs=LeakyReluAttrs(0.1),
-             layout=y_layout, tile=tile, **attrs)
+             algorithm=algorithm, layout=y_layout, tile=tile, **attrs)
     output(graph, y)
     return graph
 
@@ -165,6 +167,22 @@ def conv_graph(x_layout, y_layout, channels, out, size, k, attrs, residual, *, c
 def test_conv_in_a_layout_matches_the_reference(case):
     _, *spec = case
     assert_matches_reference(conv_graph(*spec, name=case[0]))
+
+
+# Convs reading an image's 3 channels in NCHW: (kernel, conv attrs); each blocked candidate is built as offered.
+IMAGE_CONVS = [(3, {"pads": (1, 1, 1, 1)}), (3, {"strides": (2, 2), "pads": (0, 1, 1, 0)}), (1, {})]
+
+
+@pytest.mark.parametrize("k, attrs", IMAGE_CONVS, ids=["3x3", "3x3-stride2", "1x1"])
+def test_every_blocked_candidate_reading_an_image_matches_the_reference(k, attrs):
+    graph = conv_graph(None, None, 3, 16, 10, k, attrs, False)
+    (conv,) = [n for n in graph.nodes if n.op.name == "FusedConv"]
+    spec = ConvSpec.of(conv.inputs[0].type, conv.inputs[1].type, **attrs)
+    blocked = [c for c in candidates(spec, LLVM) if c.layout is not None and c.layout.kind is LayoutKind.NCHWC]
+    assert {c.algorithm for c in blocked} >= {ConvAlgorithm.DIRECT}
+    for c in blocked:
+        assert_matches_reference(conv_graph(None, c.layout, 3, 16, 10, k, attrs, False, tile=c.tile,
+                                            algorithm=c.algorithm, name=str(c)))
 
 
 def test_conv_with_weights_given_at_run_time_packs_them_in_the_kernel():
