@@ -37,7 +37,7 @@ def test_every_candidate_applies_and_every_applicable_algorithm_has_one(spec, ta
             read = (spec.in_channels,) if spec.in_channels % block == 0 else ()
             assert read or spec.in_channels % MIN_BLOCK  # every block is a multiple of the smallest
             assert spec.out_channels % block == 0
-            assert block * 2 > target.vector_lanes or any(c % (2 * block) for c in (*read, spec.out_channels))
+            assert block * 2 > target.vector_lanes or any(n % (2 * block) for n in (*read, spec.out_channels))
         if c.tile and c.algorithm.winograd_tile:
             # (output-channel blocks, 1, Winograd tiles): m x m tiles cover the output, the last overhanging
             vectors, rows, cols = c.tile
