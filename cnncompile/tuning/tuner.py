@@ -172,8 +172,8 @@ def _measure_workload(spec: ConvSpec, todo: deque[Candidate], pick: Candidate, t
                 results[candidate] = result
                 if built is not None:
                     builds[candidate] = built
-                for kept in set(builds) - set(_finalists(results, pick)):
-                    del builds[kept]
+                for dropped in set(builds) - set(_finalists(results, pick)):
+                    del builds[dropped]
                 run.done += 1
                 run.progress(TuneStatus(run.done, run.total, label, run.eta()))
 
@@ -197,15 +197,14 @@ def _confirm(label: str, builds: dict[Candidate, Built], device: Device, run: _R
     if len(builds) > 1 and run.budget.allows_another():
         run.progress(TuneStatus(run.done, run.total, f"{label}: the {len(builds)} fastest again", run.eta()))
         started = run.budget.elapsed()
-        fastest = {c: results[c].seconds for c in builds}
         for _ in range(CONFIRM_ROUNDS):
             for candidate, built in builds.items():
                 try:
-                    fastest[candidate] = min(fastest[candidate], device.time(built))
+                    seconds = device.time(built)
                 except Exception:  # noqa: BLE001 - it ran once; its first time stands
                     continue
-        for candidate, seconds in fastest.items():
-            results[candidate] = Result(seconds, device.name)
+                if seconds < results[candidate].seconds:  # the record names the device that timed it
+                    results[candidate] = Result(seconds, device.name)
         run.budget.costs.append(run.budget.elapsed() - started)
     run.done += 1
     run.progress(TuneStatus(run.done, run.total, label, run.eta()))
