@@ -12,6 +12,12 @@ from its workspace allocator, a call per allocation. An AVX-512 register tile of
 accumulators is 1792 bytes, so every tile paid that call, and LLVM, which cannot promote
 heap memory to registers, loaded and stored accumulators inside the reduction loop
 (1x1 conv 192->32 at 28x28: 0.074 ms, 0.043 with the tile on the stack).
+
+That pipeline is for CPU builds only. In a CUDA build the host function allocates the
+buffers its kernels pass between them (Winograd's transformed tiles, the FFT's spectra):
+on the stack they would be host `alloca`s whose addresses a kernel reads, an illegal
+address on the GPU. A CUDA build runs TVM's default pipeline, whose host finalization
+takes each such buffer from the device's workspace allocator.
 """
 
 from __future__ import annotations
@@ -25,7 +31,7 @@ from tvm.tirx import compilation_pipeline
 
 from cnncompile.backends.tvm.target import TargetSpec
 
-TIR_PIPELINE = "cnncompile"
+CPU_TIR_PIPELINE = "cnncompile-cpu"
 # Buffers of a kernel up to this size live on its stack: a register tile takes at most 2 KiB (32 AVX-512
 # registers), and a pool thread's stack is megabytes.
 MAX_STACK_BUFFER_BYTES = 16 * 1024
@@ -73,10 +79,16 @@ def _tir_pipeline():
     return lower, lambda: tvm.transform.Sequential([keep_small_buffers_on_stack, finalize_host()]), finalize_device
 
 
-compilation_pipeline.register_tir_pipeline(TIR_PIPELINE, _tir_pipeline)
+compilation_pipeline.register_tir_pipeline(CPU_TIR_PIPELINE, _tir_pipeline)
+
+
+def tir_pipeline(target: TargetSpec) -> str:
+    """The registered TIR pipeline a build for `target` runs: small buffers go on the stack on CPUs only."""
+    return "default" if target.is_gpu else CPU_TIR_PIPELINE
 
 
 def build_module(module: tvm.IRModule, target: TargetSpec) -> tvm.runtime.Executable:
     """A model's module for the VM, or PrimFuncs alone (a kernel measured by tuning): tvm.compile runs the
     VM passes only where there are Relax functions, the same TIR pipeline either way."""
-    return tvm.compile(module, target=target.to_tvm(), relax_pipeline=vm_pipeline(), tir_pipeline=TIR_PIPELINE)
+    return tvm.compile(module, target=target.to_tvm(), relax_pipeline=vm_pipeline(),
+                       tir_pipeline=tir_pipeline(target))
