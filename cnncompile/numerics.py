@@ -2,22 +2,42 @@
 
 Error is relative to the reference's largest magnitude, so one number judges a whole
 tensor whatever its scale: max|out - ref| / max(max|ref|, 1e-6). NaN or Inf where the
-reference is finite always fails.
+reference is finite always fails. The bound it is held to is `tolerance(dtype, algorithm)`:
+the element type's, or the looser one of the conv algorithm that computed it.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from types import MappingProxyType
+
 import numpy as np
 
-# float32 by default; the conv algorithms whose transforms round more than a dot product
-# does (Winograd's, the FFT's), by algorithm name.
-TOLERANCE = {
-    "float32": 1e-5,
-    "winograd_f2x3": 1e-4,
-    "winograd_f4x3": 1e-3,
-    "fft": 1e-4,
-    "float16": 1e-2,
-}
+from cnncompile.algorithms.applicability import ConvAlgorithm
+from cnncompile.errors import CnnCompileError
+from cnncompile.ir.types import DType
+
+# A node's bound by the element type it computes in ...
+DTYPE_TOLERANCE: Mapping[DType, float] = MappingProxyType({
+    DType.FLOAT32: 1e-5,
+    DType.FLOAT16: 1e-2,
+})
+
+# ... loosened for the conv algorithms whose transforms round more than a dot product does.
+ALGORITHM_TOLERANCE: Mapping[ConvAlgorithm, float] = MappingProxyType({
+    ConvAlgorithm.WINOGRAD_F2X3: 1e-4,
+    ConvAlgorithm.WINOGRAD_F4X3: 1e-3,
+    ConvAlgorithm.FFT: 1e-4,
+})
+
+
+def tolerance(dtype: DType, algorithm: ConvAlgorithm | None = None) -> float:
+    """The bound on `relative_error` for a result computed in `dtype` (by `algorithm`, for a
+    conv): the looser of the element type's and the algorithm's."""
+    if dtype not in DTYPE_TOLERANCE:
+        raise CnnCompileError(f"the numerical policy has no tolerance for {dtype.value} results; it bounds "
+                              + ", ".join(d.value for d in DTYPE_TOLERANCE))
+    return max(DTYPE_TOLERANCE[dtype], ALGORITHM_TOLERANCE.get(algorithm, 0.0))
 
 
 def relative_error(out: np.ndarray, ref: np.ndarray) -> float:

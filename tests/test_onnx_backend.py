@@ -12,7 +12,8 @@ from onnx import TensorProto, helper, numpy_helper
 
 from cnncompile.backends.tvm.target import gpu_visible
 from cnncompile.errors import CnnCompileError, ModelError, UnsupportedError
-from cnncompile.numerics import TOLERANCE, relative_error
+from cnncompile.ir.types import DType
+from cnncompile.numerics import relative_error, tolerance
 from cnncompile.onnx_backend import CnnCompileBackend, compile_time_inputs, prepare, run_node, supports_device
 from onnx_harness import he_normal, run_ort
 
@@ -60,7 +61,7 @@ def test_prepared_model_matches_onnxruntime_in_declared_dtypes(dtype):
     rep = prepare(model, "CPU", dtype=dtype)
     for got in (rep.run([x]), rep.run({"x": x}), rep.run(x)):
         assert got.y.dtype == np.float32 and got["s"].dtype == np.int64
-        assert relative_error(got[0], want[0]) <= TOLERANCE["float32"]
+        assert relative_error(got[0], want[0]) <= tolerance(DType.FLOAT32)
         np.testing.assert_array_equal(got.s, want[1])
 
 
@@ -70,7 +71,7 @@ def test_float16_model_returns_float16():
     x = rng.standard_normal((2, 3, 6, 6)).astype(np.float16)
     got = CnnCompileBackend.run_model(model, [x])
     assert got.y.dtype == np.float16
-    assert relative_error(got.y, run_ort(model, {"x": x})[0]) <= TOLERANCE["float16"]
+    assert relative_error(got.y, run_ort(model, {"x": x})[0]) <= tolerance(DType.FLOAT16)
 
 
 def test_dynamic_batch_compiles_once_per_shape():
@@ -80,7 +81,7 @@ def test_dynamic_batch_compiles_once_per_shape():
     for batch in (1, 3, 1):
         x = rng.standard_normal((batch, 3, 6, 6)).astype(np.float32)
         got, want = rep.run([x]), run_ort(model, {"x": x})
-        assert relative_error(got.y, want[0]) <= TOLERANCE["float32"]
+        assert relative_error(got.y, want[0]) <= tolerance(DType.FLOAT32)
         np.testing.assert_array_equal(got.s, [batch, 3, 6, 6])
     assert len(rep.graphs) == 2
 
@@ -145,7 +146,7 @@ def test_tvm_engine_matches_onnxruntime_and_compiles_once_per_batch():
         x = rng.standard_normal((batch, 3, 6, 6)).astype(np.float32)
         want = run_ort(model, {"x": x})
         got = rep.run([x])
-        assert relative_error(got.y, want[0]) <= TOLERANCE["float32"]
+        assert relative_error(got.y, want[0]) <= tolerance(DType.FLOAT32)
         np.testing.assert_array_equal(got.s, want[1])
     assert len(rep.compiled) == 2
 
@@ -156,7 +157,7 @@ def test_tvm_engine_on_cuda_matches_onnxruntime():
     model = conv_model(rng)
     x = rng.standard_normal((2, 3, 6, 6)).astype(np.float32)
     got = prepare(model, "CUDA", engine="tvm").run([x])
-    assert relative_error(got.y, run_ort(model, {"x": x})[0]) <= TOLERANCE["float32"]
+    assert relative_error(got.y, run_ort(model, {"x": x})[0]) <= tolerance(DType.FLOAT32)
 
 
 def test_unknown_engine_is_an_error():

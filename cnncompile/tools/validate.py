@@ -1,14 +1,14 @@
 """`cnncompile validate`: the optimized, compiled model against the float64 reference.
 
 End to end, each output is compared with the float64 reference of the model as imported
-(before any pass), by DESIGN.md's error, within float32's tolerance or the looser one of
-a conv algorithm the graph was compiled with (Winograd, FFT). When the error exceeds it, the
-model is re-run layer by layer, because float32 rounding alone compounds with depth
-(ResNet-50 ends near 5e-5 for onnxruntime too): every node's compiled kernel runs on the
-gold float64 values of its inputs (rounded to float32) and is judged on its own, by its own
-algorithm's tolerance. The
-model passes when every node does; otherwise the first node that did not is named, with
-the error its inputs already carried in the compiled run.
+(before any pass), by DESIGN.md's error, within the loosest tolerance of its nodes: their
+element type's (float32's, float16's) or their conv algorithm's (Winograd, FFT). When the
+error exceeds it, the model is re-run layer by layer, because float32 rounding alone
+compounds with depth (ResNet-50 ends near 5e-5 for onnxruntime too): every node's compiled
+kernel runs on the gold float64 values of its inputs (rounded to its element type) and is
+judged on its own, by its own tolerance. The model passes when every node does; otherwise
+the first node that did not is named, with the error its inputs already carried in the
+compiled run.
 """
 
 from __future__ import annotations
@@ -23,7 +23,8 @@ from cnncompile.api import compile as compile_model
 from cnncompile.backends.reference import run_reference
 from cnncompile.backends.tvm.compiled import CompiledModel
 from cnncompile.ir.graph import Graph, Node
-from cnncompile.numerics import TOLERANCE, relative_error
+from cnncompile.ir.types import DType
+from cnncompile.numerics import DTYPE_TOLERANCE, relative_error, tolerance
 from cnncompile.tools.models import random_inputs
 
 
@@ -116,9 +117,10 @@ def _single(array: np.ndarray, like: np.dtype) -> np.ndarray:
 
 
 def node_tolerance(node: Node) -> float:
-    """float32's, or the looser one of the conv algorithm the node was compiled with (Winograd, FFT)."""
-    algorithm = getattr(node.attrs, "algorithm", None)
-    return TOLERANCE.get(algorithm.value, TOLERANCE["float32"]) if algorithm is not None else TOLERANCE["float32"]
+    """The bound for the element type the node computes in (float32's for integer results), or the
+    looser one of the conv algorithm it was compiled with (Winograd, FFT)."""
+    dtype = node.outputs[0].type.dtype
+    return tolerance(dtype if dtype in DTYPE_TOLERANCE else DType.FLOAT32, getattr(node.attrs, "algorithm", None))
 
 
 def layerwise(compiled: CompiledModel, inputs: Mapping[str, np.ndarray]) -> list[NodeCheck]:
@@ -144,11 +146,11 @@ def judge(compiled: CompiledModel, graph: Graph, inputs: Mapping[str, np.ndarray
     """`compiled` (built from `graph`) against `graph`'s float64 reference on `inputs`."""
     ours = compiled.run(inputs)
     gold = run_reference(graph, inputs, dtype="float64")
-    # The loosest algorithm in the compiled graph bounds what its outputs can promise.
-    tolerance = max((node_tolerance(n) for n in compiled.graph.nodes), default=TOLERANCE["float32"])
+    # The loosest node in the compiled graph bounds what its outputs can promise.
+    bound = max((node_tolerance(n) for n in compiled.graph.nodes), default=tolerance(DType.FLOAT32))
     outputs = {name: (relative_error(ours[name], gold[name]), gold[name].shape) for name in gold}
     error = max((e for e, _ in outputs.values()), default=0.0)
-    result = Validation(error <= tolerance, error, tolerance, str(compiled.target), compiled.provenance.pipeline,
+    result = Validation(error <= bound, error, bound, str(compiled.target), compiled.provenance.pipeline,
                         outputs)
     if not result.passed:
         result.layers = layerwise(compiled, inputs)

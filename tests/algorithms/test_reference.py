@@ -19,24 +19,19 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import cnncompile
-from cnncompile import Graph, TensorType
+from cnncompile import DType, Graph, TensorType
 from cnncompile.algorithms.applicability import ConvAlgorithm, ConvSpec, why_not
 from cnncompile.algorithms.reference import convolve
 from cnncompile.errors import ShapeError
-from cnncompile.numerics import TOLERANCE, relative_error
+from cnncompile.numerics import relative_error, tolerance
 from cnncompile.ops.fused import FusedConv, FusedConvAttrs
 from cnncompile.ops.spatial import AutoPad
 from onnx_harness import he_normal, run_ort, single_node_model
 
 FLOAT64 = 1e-10
-# float32 against the float64 oracle: the numerical policy (observed for fft
-# <= 4e-7 on ResNet-sized 3x3, 7x7 and 11x11 layers: numpy's pocketfft is accurate to a few
-# ulps times log(size), well inside 1e-4).
-FLOAT32 = {
-    ConvAlgorithm.WINOGRAD_F2X3: TOLERANCE["winograd_f2x3"],
-    ConvAlgorithm.WINOGRAD_F4X3: TOLERANCE["winograd_f4x3"],
-    ConvAlgorithm.FFT: TOLERANCE["fft"],
-}
+# float32 against the float64 oracle: the numerical policy, tolerance(DType.FLOAT32, algorithm)
+# (observed for fft <= 4e-7 on ResNet-sized 3x3, 7x7 and 11x11 layers: numpy's pocketfft is
+# accurate to a few ulps times log(size), well inside 1e-4).
 
 
 @dataclass(frozen=True)
@@ -127,9 +122,8 @@ def check_against_oracle(algorithm: ConvAlgorithm, case: Case, seed: int) -> Non
     x32, w32 = x.astype(np.float32), w.astype(np.float32)
     got32 = convolve(algorithm, x32, w32, **case.attrs)
     want32 = loop_oracle(x32.astype(np.float64), w32.astype(np.float64), case)
-    tolerance = FLOAT32.get(algorithm, TOLERANCE["float32"])
     assert got32.dtype == np.float32
-    assert relative_error(got32, want32) <= tolerance, f"{algorithm.value} float32 on {case}"
+    assert relative_error(got32, want32) <= tolerance(DType.FLOAT32, algorithm), f"{algorithm.value} float32 on {case}"
 
 
 @pytest.mark.parametrize("algorithm", list(ConvAlgorithm), ids=lambda a: a.value)
@@ -230,8 +224,8 @@ def test_fused_conv_graph_matches_onnxruntime(x_shape, w_shape, attrs):
         cnncompile.verify(g)
         for dtype in ("float64", "float32"):
             (got,) = cnncompile.run_reference(g, {"x": x}, dtype=dtype).values()
-            tolerance = FLOAT32.get(algorithm, TOLERANCE["float32"])
-            assert relative_error(got, want) <= tolerance, f"{algorithm.value} {dtype} on {x_shape} {w_shape} {attrs}"
+            assert relative_error(got, want) <= tolerance(DType.FLOAT32, algorithm), \
+                f"{algorithm.value} {dtype} on {x_shape} {w_shape} {attrs}"
 
 
 def test_every_algorithm_is_exercised_by_the_interpreter_cases():

@@ -13,7 +13,8 @@ import onnx
 import onnxruntime as ort
 
 import cnncompile
-from cnncompile.numerics import TOLERANCE, relative_error
+from cnncompile.ir.types import DType
+from cnncompile.numerics import relative_error, tolerance
 
 
 def random_inputs(graph: cnncompile.Graph, seed: int) -> dict[str, np.ndarray]:
@@ -41,7 +42,7 @@ def run_ort(model: onnx.ModelProto | str, inputs: dict[str, np.ndarray]) -> list
     return ort.InferenceSession(source, options, providers=["CPUExecutionProvider"]).run(None, inputs)
 
 
-def assert_matches_ort(graph: cnncompile.Graph, seed: int = 0, tol: float = TOLERANCE["float32"]) -> float:
+def assert_matches_ort(graph: cnncompile.Graph, seed: int = 0, tol: float = tolerance(DType.FLOAT32)) -> float:
     error = ort_error(graph, cnncompile.to_onnx(graph), seed)
     assert error <= tol, f"{graph.name}: onnxruntime differs from the float64 reference by {error:.3g} > {tol}"
     return error

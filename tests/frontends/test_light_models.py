@@ -29,8 +29,8 @@ import onnxruntime as ort
 import pytest
 from onnx import helper
 
-from cnncompile import load_onnx, run_reference
-from cnncompile.numerics import TOLERANCE, relative_error
+from cnncompile import DType, load_onnx, run_reference
+from cnncompile.numerics import relative_error, tolerance
 from cnncompile.tools.models import LIGHT_MODELS, light_model_path, random_inputs
 from cnncompile.tools.weights import randomize_weights
 
@@ -93,9 +93,9 @@ def test_light_model_matches_onnxruntime(name):
     theirs = run_onnxruntime(expose(model, logits + layers), inputs)
     gold = gold_values(graph, inputs, set(logits))
     errors = {v: relative_error(theirs[v], gold[v]) for v in [*outputs, *logits]}
-    assert max(errors.values()) <= (DEEP_TOLERANCE if name in DEEP else TOLERANCE["float32"]), errors
+    assert max(errors.values()) <= (DEEP_TOLERANCE if name in DEEP else tolerance(DType.FLOAT32)), errors
     if name in DEEP:
         per_layer = layer_errors(graph, inputs, theirs)
         assert [n.name for n in graph.nodes if n.outputs[0].name not in per_layer] == []
         worst = max(per_layer, key=per_layer.get)
-        assert per_layer[worst] <= TOLERANCE["float32"], (worst, per_layer[worst])
+        assert per_layer[worst] <= tolerance(DType.FLOAT32), (worst, per_layer[worst])

@@ -21,7 +21,8 @@ import pytest
 import torch
 
 import cnncompile
-from cnncompile.numerics import TOLERANCE, relative_error
+from cnncompile.ir.types import DType
+from cnncompile.numerics import relative_error, tolerance
 from torch_nets import NETS, build
 
 EXPORTS = [
@@ -84,4 +85,4 @@ def test_exported_net_matches_torch(name, exporter, opset):
     for dtype in ("float64", "float32"):
         got = cnncompile.run_reference(graph, {"x": x}, dtype=dtype)["y"]
         assert got.shape == want.shape
-        assert relative_error(got, want) <= TOLERANCE["float32"], dtype
+        assert relative_error(got, want) <= tolerance(DType.FLOAT32), dtype

@@ -15,7 +15,8 @@ import cnncompile
 from cnncompile.backends.tvm.module import lower_graph
 from cnncompile.backends.tvm.schedule.cuda import GPU_LIMITS, RULE_ATTR, lowered_for_check
 from cnncompile.backends.tvm.target import parse_target
-from cnncompile.numerics import TOLERANCE, relative_error
+from cnncompile.ir.types import DType
+from cnncompile.numerics import relative_error, tolerance
 from cnncompile.tools.models import load_model
 
 from cases import CASES
@@ -92,7 +93,7 @@ def test_kernel_matches_reference_on_gpu(case_id):
     got = cnncompile.compile(graph, target="cuda", pipeline="O0").run(feeds)
     want = cnncompile.run_reference(graph, feeds)
     for name, ref in want.items():
-        assert relative_error(got[name], ref) <= TOLERANCE["float32"], case_id
+        assert relative_error(got[name], ref) <= tolerance(DType.FLOAT32), case_id
     assert np.isfinite(got[graph.outputs[0].name]).all()
 
 

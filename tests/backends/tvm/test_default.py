@@ -9,7 +9,8 @@ import cnncompile
 from cnncompile.backends.tvm.artifact import MANIFEST
 from cnncompile.cli import main
 from cnncompile.errors import CnnCompileError
-from cnncompile.numerics import TOLERANCE, relative_error
+from cnncompile.ir.types import DType
+from cnncompile.numerics import relative_error, tolerance
 from cnncompile.tools.models import load_model, random_inputs
 from test_cli import small_model
 
@@ -30,7 +31,7 @@ def test_cli_tvm_default_artifact_runs_like_ours(tmp_path, capsys):
     graph = cnncompile.load_onnx(str(source), {"data": (1, 3, 8, 8)})
     inputs = random_inputs(graph, seed=4)
     want = cnncompile.run_reference(graph, inputs, dtype="float64")["out"]
-    assert relative_error(loaded.run(inputs)["out"], want) <= TOLERANCE["float32"]
+    assert relative_error(loaded.run(inputs)["out"], want) <= tolerance(DType.FLOAT32)
 
 
 def test_api_tvm_default_on_a_zoo_model_and_several_outputs():
@@ -42,7 +43,7 @@ def test_api_tvm_default_on_a_zoo_model_and_several_outputs():
         assert model.provenance.pipeline == "tvm-default" and model.kernels is None
         got = model.run(inputs)
         for name, ref in cnncompile.run_reference(graph, inputs, dtype="float64").items():
-            assert relative_error(got[name], ref) <= TOLERANCE["float32"], name
+            assert relative_error(got[name], ref) <= tolerance(DType.FLOAT32), name
             assert np.isfinite(got[name]).all()
         with pytest.raises(CnnCompileError, match="default path"):
             model.run_node(graph.nodes[0].name, [inputs[v.name] for v in graph.inputs])

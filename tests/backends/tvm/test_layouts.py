@@ -23,8 +23,8 @@ from cnncompile.backends.tvm.target import parse_target
 from cnncompile.backends.tvm.tiling import ConvTile, conv_tiles, layout_tiles
 from cnncompile.errors import CnnCompileError
 from cnncompile.ir.graph import Graph, Value
-from cnncompile.ir.types import NHWC, Layout, LayoutKind, TensorType, nchwc
-from cnncompile.numerics import TOLERANCE, relative_error
+from cnncompile.ir.types import NHWC, DType, Layout, LayoutKind, TensorType, nchwc
+from cnncompile.numerics import relative_error, tolerance
 from cnncompile.ops import REGISTRY
 from cnncompile.ops.elementwise import ClipAttrs, LeakyReluAttrs
 from cnncompile.ops.fused import Activation
@@ -57,7 +57,7 @@ def assert_matches_reference(graph: Graph, feeds: dict[str, np.ndarray] | None =
     for name, ref in want.items():
         assert got[name].shape == ref.shape, name
         error = relative_error(got[name], ref)
-        assert error <= TOLERANCE["float32"], f"{graph.name} output {name}: error {error:.3g}"
+        assert error <= tolerance(DType.FLOAT32), f"{graph.name} output {name}: error {error:.3g}"
     return compiled
 
 
@@ -312,7 +312,7 @@ def test_a_small_network_laid_out_by_hand_matches_end_to_end_and_node_by_node():
     compiled = assert_matches_reference(graph, feeds)
     checks = layerwise(compiled, feeds)
     assert len(checks) == len(graph.nodes)
-    assert all(c.error <= TOLERANCE["float32"] for c in checks), [c for c in checks if c.error > 1e-5]
+    assert all(c.error <= tolerance(DType.FLOAT32) for c in checks), [c for c in checks if c.error > 1e-5]
 
 
 def test_layout_kernels_schedule_for_cuda_and_fit_the_device():

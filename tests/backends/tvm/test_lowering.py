@@ -11,8 +11,8 @@ from cnncompile.backends.tvm.module import build_primfunc
 from cnncompile.backends.tvm.target import parse_target
 from cnncompile.errors import UnsupportedError
 from cnncompile.ir.graph import Graph
-from cnncompile.ir.types import TensorType
-from cnncompile.numerics import TOLERANCE, relative_error
+from cnncompile.ir.types import DType, TensorType
+from cnncompile.numerics import relative_error, tolerance
 from cnncompile.ops import REGISTRY
 from cnncompile.ops.registry import declare, per_output, same_as_first
 
@@ -38,7 +38,7 @@ def test_lowering_matches_reference(case):
         out, ref = got[value.name], want[value.name]
         assert out.dtype == value.type.dtype.numpy and out.shape == ref.shape
         error = relative_error(out, ref)
-        assert error <= TOLERANCE["float32"], f"{case.id} output {value.name}: error {error:.3g}"
+        assert error <= tolerance(DType.FLOAT32), f"{case.id} output {value.name}: error {error:.3g}"
 
 
 def test_an_op_without_a_lowering_is_named_before_anything_is_built():

@@ -26,8 +26,8 @@ from cnncompile.backends.tvm.target import parse_target
 from cnncompile.backends.tvm.tiling import ConvTile
 from cnncompile.errors import CnnCompileError
 from cnncompile.ir.graph import Graph
-from cnncompile.ir.types import NHWC, Layout, TensorType, nchwc
-from cnncompile.numerics import TOLERANCE, relative_error
+from cnncompile.ir.types import NHWC, DType, Layout, TensorType, nchwc
+from cnncompile.numerics import relative_error, tolerance
 from cnncompile.ops import REGISTRY
 from cnncompile.ops.elementwise import LeakyReluAttrs
 from cnncompile.ops.fused import Activation
@@ -89,7 +89,7 @@ def check_matches_direct(case: Case, algorithm: ConvAlgorithm) -> None:
     got = run(graph, feeds)
     want = cnncompile.run_reference(graph_of(case, ConvAlgorithm.DIRECT), feeds, dtype="float64")
     error = relative_error(got[graph.outputs[0].name], next(iter(want.values())))
-    assert error <= TOLERANCE[algorithm.value], f"{algorithm.value} {case}: error {error:.3g}"
+    assert error <= tolerance(DType.FLOAT32, algorithm), f"{algorithm.value} {case}: error {error:.3g}"
 
 
 @st.composite
