@@ -136,7 +136,7 @@ def bench_model(name: str, batch: int, size: int | None, rounds: int, threads: i
     height, width = (size, size) if size else graph.inputs[0].type.shape[2:]
     graph = load_model(f"zoo:{name}", {graph.inputs[0].name: (batch, 3, height, width)})
     inputs = random_inputs(graph)
-    gold = cnncompile.run_reference(graph, inputs, dtype="float64")
+    gold = cnncompile.run_reference(graph, inputs, dtype=cnncompile.DType.FLOAT64)
     flops = summarize(graph).totals.flops
     start = time.perf_counter()
     contenders = {"cnncompile O3": cnncompile.compile(graph, target="llvm", pipeline="O3")}

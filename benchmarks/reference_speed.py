@@ -23,7 +23,7 @@ import time
 import onnx
 from onnx.reference import ReferenceEvaluator
 
-from cnncompile import load_onnx, run_reference
+from cnncompile import DType, load_onnx, run_reference
 from cnncompile.numerics import relative_error
 from cnncompile.tools.models import light_model_path, random_inputs
 from cnncompile.tools.peers import onnxruntime_session
@@ -40,13 +40,13 @@ def main() -> int:
     model = randomize_weights(onnx.load(str(light_model_path(args.model))), seed=0)
     graph = load_onnx(model)
     inputs = random_inputs(graph, seed=0)
-    gold = run_reference(graph, inputs, dtype="float64")
+    gold = run_reference(graph, inputs, dtype=DType.FLOAT64)
     session = onnxruntime_session(model, args.threads)
     evaluator = ReferenceEvaluator(model)
     names = [v.name for v in graph.outputs]
 
     contenders = {
-        "cnncompile reference f32": lambda: run_reference(graph, inputs, dtype="float32"),
+        "cnncompile reference f32": lambda: run_reference(graph, inputs, dtype=DType.FLOAT32),
         "onnxruntime": lambda: dict(zip(names, session.run(None, inputs))),
         "onnx.reference": lambda: dict(zip(names, evaluator.run(None, inputs))),
     }

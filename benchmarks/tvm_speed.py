@@ -63,7 +63,7 @@ def bench_model(name: str, size: int | None, rounds: int, default_rounds: int, t
     shapes = {"input": (1, 3, size, size)} if size else None
     graph = load_model(f"zoo:{name}", shapes)
     inputs = random_inputs(graph)
-    gold = cnncompile.run_reference(graph, inputs, dtype="float64")
+    gold = cnncompile.run_reference(graph, inputs, dtype=cnncompile.DType.FLOAT64)
     o3, o3_seconds = compiled(graph, pipeline="O3")
     o0, _ = compiled(graph, pipeline="O0")
     default, default_seconds = compiled(graph, tvm_default=True)

@@ -67,11 +67,12 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 def _run_reference(args: argparse.Namespace):
     from cnncompile.backends.reference import run_reference
+    from cnncompile.ir.types import DType
     from cnncompile.tools.models import load_inputs, random_inputs
 
     graph = _graph(args)
     inputs = random_inputs(graph, args.seed) if args.random_inputs else load_inputs(graph, args.input)
-    return run_reference(graph, inputs, dtype=args.dtype)
+    return run_reference(graph, inputs, dtype=DType(args.dtype))
 
 
 def _run_artifact(args: argparse.Namespace):

@@ -29,6 +29,7 @@ from cnncompile.backends.reference.interpreter import COMPUTE_DTYPES
 from cnncompile.errors import CnnCompileError, ModelError, UnsupportedError
 from cnncompile.frontends.onnx import load_onnx
 from cnncompile.ir.graph import Graph
+from cnncompile.ir.types import DType
 from cnncompile.ops import lookup
 
 ENGINES = ("reference", "tvm")
@@ -114,7 +115,7 @@ class CnnCompileRep(BackendRep):
         graph = self._graph_for(key, feeds)
         graph_feeds = {v.name: feeds[v.name] for v in graph.inputs}
         if self.target is None:
-            results = run_reference(graph, graph_feeds, self.dtype)
+            results = run_reference(graph, graph_feeds, DType(self.dtype))
         else:
             if key not in self.compiled:
                 from cnncompile.api import compile as compile_model
@@ -187,8 +188,8 @@ class CnnCompileBackend(Backend):
                                    "LLVM build; 'CUDA' needs engine='tvm' and a visible CUDA GPU")
         if _device_type(device) == DeviceType.CUDA and engine != "tvm":
             raise UnsupportedError("device 'CUDA' runs only compiled models: pass engine='tvm'")
-        if dtype not in COMPUTE_DTYPES:
-            raise CnnCompileError(f"dtype must be one of {', '.join(COMPUTE_DTYPES)}, got '{dtype}'")
+        if dtype not in (d.value for d in COMPUTE_DTYPES):
+            raise CnnCompileError(f"dtype must be one of {', '.join(d.value for d in COMPUTE_DTYPES)}, got '{dtype}'")
         target = None if engine == "reference" else ("cuda" if _device_type(device) == DeviceType.CUDA else "llvm")
         return CnnCompileRep(model, dtype, target, pipeline)
 

@@ -15,6 +15,7 @@ import onnxruntime as ort
 from onnx import helper, numpy_helper
 
 import cnncompile
+from cnncompile.ir.types import DType
 from cnncompile.numerics import relative_error
 
 OPSET = 21
@@ -72,13 +73,13 @@ def check_node(
         in_types, out_types = [v.type for v in node.inputs], [v.type for v in node.outputs]
         assert node.op.flops(in_types, out_types, node.attrs) >= 0
         assert node.op.bytes_moved(in_types, out_types) >= sum(t.nbytes for t in out_types)
-    for dtype in ("float64", "float32"):
+    for dtype in (DType.FLOAT64, DType.FLOAT32):
         got = cnncompile.run_reference(graph, inputs, dtype=dtype)
         for i, want in enumerate(expected):
             out = got[f"out{i}"]
             assert out.shape == want.shape, f"{op_type} {attrs} out{i}: shape {out.shape} != ORT {want.shape}"
             error = relative_error(out, want)
-            assert error <= tol, f"{op_type} {attrs} out{i} ({dtype}): error {error:.3g} > {tol}"
+            assert error <= tol, f"{op_type} {attrs} out{i} ({dtype.value}): error {error:.3g} > {tol}"
     return expected
 
 

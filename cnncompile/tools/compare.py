@@ -20,6 +20,7 @@ import numpy as np
 
 from cnncompile.backends.reference import run_reference
 from cnncompile.ir.graph import Graph
+from cnncompile.ir.types import DType
 from cnncompile.ir.liveness import plan_memory
 from cnncompile.numerics import relative_error
 from cnncompile.passes.manager import NumericCheck, PipelineRun, run_pipeline
@@ -87,12 +88,12 @@ Runner = Callable[[Mapping[str, np.ndarray]], Mapping[str, np.ndarray]]
 
 def reference_runner(graph: Graph) -> Runner:
     """The default backend: the NumPy reference in float32."""
-    return lambda inputs: run_reference(graph, inputs, dtype="float32")
+    return lambda inputs: run_reference(graph, inputs, dtype=DType.FLOAT32)
 
 
 def reference_check(inputs: Mapping[str, np.ndarray]) -> NumericCheck:
     """--check-each-pass on the NumPy reference: each pass's float64 outputs on `inputs`."""
-    return NumericCheck(lambda graph: list(run_reference(graph, inputs, dtype="float64").values()))
+    return NumericCheck(lambda graph: list(run_reference(graph, inputs, dtype=DType.FLOAT64).values()))
 
 
 def graph_stats(graph: Graph) -> dict[str, int]:
@@ -121,7 +122,7 @@ def compare(model: str, graph: Graph, pipelines: Sequence[Pipeline], *, runs: in
     the passes).
     """
     inputs = random_inputs(graph, seed)
-    gold = run_reference(graph, inputs, dtype="float64")
+    gold = run_reference(graph, inputs, dtype=DType.FLOAT64)
     results = []
     runners = []
     for pipeline in pipelines:

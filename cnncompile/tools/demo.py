@@ -21,6 +21,7 @@ from cnncompile.backends.reference import run_reference
 from cnncompile.frontends import zoo
 from cnncompile.frontends.onnx_export import to_onnx
 from cnncompile.ir.graph import Graph
+from cnncompile.ir.types import DType
 from cnncompile.tools.models import random_inputs
 from cnncompile.tools.peers import onnxruntime_session
 from cnncompile.tools.validate import judge
@@ -66,7 +67,7 @@ def run_demo(model_name: str = DEFAULT_MODEL, seed: int = 0) -> tuple[str, bool]
     lines.append("  validation against the float64 reference:")
     lines += [f"    {line}" for line in validation.report().splitlines()]
     latency = [("cnncompile (TVM, O3)", compiled.benchmark(inputs, repeat=TIMED_RUNS).median_ms),
-               ("NumPy reference float32", _median_ms(lambda: run_reference(graph, inputs, dtype="float32")))]
+               ("NumPy reference float32", _median_ms(lambda: run_reference(graph, inputs, dtype=DType.FLOAT32)))]
     ort_ms = _onnxruntime_ms(graph, inputs)
     if ort_ms is not None:
         latency.append(("onnxruntime", ort_ms))

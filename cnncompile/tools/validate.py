@@ -108,7 +108,7 @@ def _gold_values(graph: Graph, inputs: Mapping[str, np.ndarray]) -> dict[str, li
     def capture(node: Node, args):
         captured[node.name] = list(args)
 
-    run_reference(graph, inputs, dtype="float64", hook=capture)
+    run_reference(graph, inputs, dtype=DType.FLOAT64, hook=capture)
     return captured
 
 
@@ -145,7 +145,7 @@ def layerwise(compiled: CompiledModel, inputs: Mapping[str, np.ndarray]) -> list
 def judge(compiled: CompiledModel, graph: Graph, inputs: Mapping[str, np.ndarray]) -> Validation:
     """`compiled` (built from `graph`) against `graph`'s float64 reference on `inputs`."""
     ours = compiled.run(inputs)
-    gold = run_reference(graph, inputs, dtype="float64")
+    gold = run_reference(graph, inputs, dtype=DType.FLOAT64)
     # The loosest node in the compiled graph bounds what its outputs can promise.
     bound = max((node_tolerance(n) for n in compiled.graph.nodes), default=tolerance(DType.FLOAT32))
     outputs = {name: (relative_error(ours[name], gold[name]), gold[name].shape) for name in gold}

@@ -119,6 +119,7 @@ def _calibrate_batchnorm(model: onnx.ModelProto, seed: int) -> None:
     """Set every BatchNorm's mean/var initializers to the batch statistics of its input."""
     from cnncompile.backends.reference import run_reference
     from cnncompile.frontends.onnx import load_onnx
+    from cnncompile.ir.types import DType
     from cnncompile.ops.norm import BatchNormalization
     from cnncompile.tools.models import random_inputs
 
@@ -134,7 +135,7 @@ def _calibrate_batchnorm(model: onnx.ModelProto, seed: int) -> None:
         measured[node.inputs[3].name], measured[node.inputs[4].name] = mean, var
         return [*args[:3], mean, var]
 
-    run_reference(graph, random_inputs(graph, seed), dtype="float64", hook=hook)
+    run_reference(graph, random_inputs(graph, seed), dtype=DType.FLOAT64, hook=hook)
     for index, tensor in enumerate(model.graph.initializer):
         if tensor.name in measured:
             array = measured[tensor.name].astype(numpy_helper.to_array(tensor).dtype)

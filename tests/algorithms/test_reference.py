@@ -222,10 +222,10 @@ def test_fused_conv_graph_matches_onnxruntime(x_shape, w_shape, attrs):
         inputs = [g.add_input("x", TensorType(x_shape)), g.add_constant(w, "w"), g.add_constant(b, "b")]
         g.mark_outputs(*g.add_node(FusedConv, inputs, FusedConvAttrs(**attrs, algorithm=algorithm)))
         cnncompile.verify(g)
-        for dtype in ("float64", "float32"):
+        for dtype in (DType.FLOAT64, DType.FLOAT32):
             (got,) = cnncompile.run_reference(g, {"x": x}, dtype=dtype).values()
             assert relative_error(got, want) <= tolerance(DType.FLOAT32, algorithm), \
-                f"{algorithm.value} {dtype} on {x_shape} {w_shape} {attrs}"
+                f"{algorithm.value} {dtype.value} on {x_shape} {w_shape} {attrs}"
 
 
 def test_every_algorithm_is_exercised_by_the_interpreter_cases():

@@ -27,7 +27,7 @@ def ort_error(graph: cnncompile.Graph, model: onnx.ModelProto | str | os.PathLik
     proto = model if isinstance(model, onnx.ModelProto) else onnx.load(str(model))
     onnx.checker.check_model(proto, full_check=True)
     inputs = random_inputs(graph, seed)
-    reference = cnncompile.run_reference(graph, inputs, dtype="float64")
+    reference = cnncompile.run_reference(graph, inputs, dtype=DType.FLOAT64)
     theirs = run_ort(proto if isinstance(model, onnx.ModelProto) else str(model), inputs)
     assert len(theirs) == len(graph.outputs)
     return max(relative_error(t, reference[v.name]) for v, t in zip(graph.outputs, theirs))

@@ -65,7 +65,7 @@ def layer_errors(graph, inputs: dict, theirs: dict[str, np.ndarray]) -> dict[str
             replaced.append(arg)
         return replaced
 
-    last = run_reference(graph, inputs, dtype="float64", hook=from_onnxruntime)
+    last = run_reference(graph, inputs, dtype=DType.FLOAT64, hook=from_onnxruntime)
     errors.update({name: relative_error(theirs[name], out) for name, out in last.items()})
     return errors
 
@@ -77,7 +77,7 @@ def gold_values(graph, inputs: dict, watched: set[str]) -> dict[str, np.ndarray]
     def capture(node, args):
         seen.update({v.name: a for v, a in zip(node.inputs, args) if v.name in watched})
 
-    outputs = run_reference(graph, inputs, dtype="float64", hook=capture)
+    outputs = run_reference(graph, inputs, dtype=DType.FLOAT64, hook=capture)
     return {**seen, **outputs}
 
 

@@ -10,6 +10,7 @@ import onnx
 from onnx import TensorProto, helper, numpy_helper
 
 import cnncompile
+from cnncompile.ir.types import DType
 from cnncompile.numerics import relative_error
 from onnx_harness import he_normal, run_ort
 
@@ -62,7 +63,7 @@ def test_shape_subgraph_folds_and_matches_onnxruntime():
     assert reshape.attrs.shape == (BATCH, -1)
     x = rng.standard_normal((BATCH, CHANNELS, SIDE, SIDE)).astype(np.float32)
     expected = run_ort(model, {"x": x})
-    for dtype in ("float64", "float32"):
+    for dtype in (DType.FLOAT64, DType.FLOAT32):
         got = cnncompile.run_reference(graph, {"x": x}, dtype=dtype)
         for name, want in zip(("y_view", "y_flat"), expected):
             assert got[name].shape == want.shape

@@ -82,7 +82,7 @@ def test_exported_net_matches_torch(name, exporter, opset):
     x = rng.standard_normal(shape).astype(np.float32)
     with torch.no_grad():
         want = net.double()(torch.from_numpy(x).double()).numpy()
-    for dtype in ("float64", "float32"):
+    for dtype in (DType.FLOAT64, DType.FLOAT32):
         got = cnncompile.run_reference(graph, {"x": x}, dtype=dtype)["y"]
         assert got.shape == want.shape
         assert relative_error(got, want) <= tolerance(DType.FLOAT32), dtype

@@ -79,7 +79,7 @@ def test_a_second_compile_with_the_cache_is_10x_faster_and_builds_the_same_kerne
     assert kernels[0] == kernels[1]
     x = np.random.default_rng(0).standard_normal(SHAPE).astype(np.float32)
     (name,) = [v.name for v in graph.inputs]
-    (reference,) = run_reference(graph, {name: x}, dtype="float64").values()
+    (reference,) = run_reference(graph, {name: x}, dtype=DType.FLOAT64).values()
     (out,) = cached.run({name: x}).values()
     assert np.max(np.abs(out - reference)) / max(np.max(np.abs(reference)), 1e-6) < 1e-4
 

@@ -1,8 +1,8 @@
 """The NumPy reference interpreter: read the inputs, evaluate each node, write the outputs.
 
-In "float64" mode (the gold standard) every floating tensor, inputs and constants alike,
-is computed in double precision whatever the graph declares; in "float32" mode floating
-tensors are kept as float32. Integer and boolean tensors are never converted.
+In DType.FLOAT64 mode (the gold standard) every floating tensor, inputs and constants
+alike, is computed in double precision whatever the graph declares; in DType.FLOAT32 mode
+floating tensors are kept as float32. Integer and boolean tensors are never converted.
 """
 
 from __future__ import annotations
@@ -13,8 +13,9 @@ import numpy as np
 
 from cnncompile.errors import CnnCompileError, ExecutionError, ModelError
 from cnncompile.ir.graph import Graph, Node, Value
+from cnncompile.ir.types import DType
 
-COMPUTE_DTYPES = ("float32", "float64")
+COMPUTE_DTYPES = (DType.FLOAT32, DType.FLOAT64)
 
 # Called with each node and its input arrays before the node runs; returning a list
 # replaces those inputs (calibration overwrites BatchNorm statistics this way).
@@ -49,12 +50,13 @@ def check_inputs(graph: Graph, inputs: Mapping[str, np.ndarray]) -> None:
 
 
 def run_reference(
-    graph: Graph, inputs: Mapping[str, np.ndarray], dtype: str = "float64", *, hook: NodeHook | None = None
+    graph: Graph, inputs: Mapping[str, np.ndarray], dtype: DType = DType.FLOAT64, *, hook: NodeHook | None = None
 ) -> dict[str, np.ndarray]:
-    """Run `graph` on NumPy arrays and return its outputs by name."""
+    """Run `graph` on NumPy arrays, computing floating tensors in `dtype`; its outputs by name."""
     if dtype not in COMPUTE_DTYPES:
-        raise CnnCompileError(f"reference dtype must be one of {', '.join(COMPUTE_DTYPES)}, got '{dtype}'")
-    compute = np.dtype(dtype)
+        raise CnnCompileError("the reference computes in " + " or ".join(f"DType.{d.name}" for d in COMPUTE_DTYPES)
+                              + f" (cnncompile.DType), got {dtype!r}")
+    compute = dtype.numpy
     check_inputs(graph, inputs)
     env: dict[Value, np.ndarray] = {v: _to_compute(a, compute) for v, a in graph.constants.items()}
     env.update({v: _to_compute(inputs[v.name], compute) for v in graph.inputs})

@@ -79,7 +79,7 @@ def check_matches_direct(workload: Workload, algorithm: ConvAlgorithm, seed: int
     graph, feeds = build(workload, algorithm, seed)
     got = cnncompile.compile(graph, target="llvm", pipeline="O0").run(feeds)
     oracle, _ = build(workload, ConvAlgorithm.DIRECT, seed)
-    want = cnncompile.run_reference(oracle, feeds, dtype="float64")
+    want = cnncompile.run_reference(oracle, feeds, dtype=DType.FLOAT64)
     (name,) = want
     error = relative_error(got[graph.outputs[0].name], want[name])
     assert error <= tolerance(DType.FLOAT32, algorithm), f"{algorithm.value} {workload}: error {error:.3g}"
@@ -193,7 +193,7 @@ def test_a_tuned_tile_is_honoured_and_a_wrong_one_names_the_node():
     (node,) = graph.nodes
     node.attrs = dataclasses.replace(node.attrs, tile=(2, 2, 3))
     model = cnncompile.compile(graph, target=AVX2, pipeline="O0")
-    want = cnncompile.run_reference(build(blocked, ConvAlgorithm.DIRECT)[0], feeds, dtype="float64")
+    want = cnncompile.run_reference(build(blocked, ConvAlgorithm.DIRECT)[0], feeds, dtype=DType.FLOAT64)
     got = model.run(feeds)[graph.outputs[0].name]
     assert relative_error(got, next(iter(want.values()))) <= tolerance(DType.FLOAT32)
     node.attrs = dataclasses.replace(node.attrs, tile=(1, 5, 1))
@@ -211,7 +211,7 @@ def test_gemm_kernels_honour_a_tile_of_column_vectors(workload, algorithm, tile)
     (node,) = graph.nodes
     node.attrs = dataclasses.replace(node.attrs, tile=tile)
     got = cnncompile.compile(graph, target=AVX2, pipeline="O0").run(feeds)
-    want = cnncompile.run_reference(build(workload, ConvAlgorithm.DIRECT)[0], feeds, dtype="float64")
+    want = cnncompile.run_reference(build(workload, ConvAlgorithm.DIRECT)[0], feeds, dtype=DType.FLOAT64)
     error = relative_error(got[graph.outputs[0].name], next(iter(want.values())))
     assert error <= tolerance(DType.FLOAT32, algorithm)
 
@@ -238,7 +238,7 @@ def test_im2col_and_gemm_1x1_read_weights_given_at_run_time():
         graph, feeds = build(workload, algorithm, constant_weights=False)
         got = cnncompile.compile(graph, target="llvm", pipeline="O0").run(feeds)
         want = cnncompile.run_reference(build(workload, ConvAlgorithm.DIRECT, constant_weights=False)[0], feeds,
-                                        dtype="float64")
+                                        dtype=DType.FLOAT64)
         assert relative_error(got[graph.outputs[0].name], next(iter(want.values()))) <= tolerance(DType.FLOAT32)
 
 
@@ -287,6 +287,6 @@ def test_algorithm_matches_reference_on_gpu(algorithm):
     workload, _ = CUDA_CASES[algorithm]
     graph, feeds = build(workload, algorithm, seed=3)
     got = cnncompile.compile(graph, target="cuda", pipeline="O0").run(feeds)
-    want = cnncompile.run_reference(build(workload, ConvAlgorithm.DIRECT, seed=3)[0], feeds, dtype="float64")
+    want = cnncompile.run_reference(build(workload, ConvAlgorithm.DIRECT, seed=3)[0], feeds, dtype=DType.FLOAT64)
     error = relative_error(got[graph.outputs[0].name], next(iter(want.values())))
     assert error <= tolerance(DType.FLOAT32, algorithm)

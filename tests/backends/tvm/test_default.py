@@ -30,7 +30,7 @@ def test_cli_tvm_default_artifact_runs_like_ours(tmp_path, capsys):
     loaded = cnncompile.load(out)
     graph = cnncompile.load_onnx(str(source), {"data": (1, 3, 8, 8)})
     inputs = random_inputs(graph, seed=4)
-    want = cnncompile.run_reference(graph, inputs, dtype="float64")["out"]
+    want = cnncompile.run_reference(graph, inputs, dtype=DType.FLOAT64)["out"]
     assert relative_error(loaded.run(inputs)["out"], want) <= tolerance(DType.FLOAT32)
 
 
@@ -42,7 +42,7 @@ def test_api_tvm_default_on_a_zoo_model_and_several_outputs():
         model = cnncompile.compile(graph, target="llvm", pipeline="O3", tvm_default=True)
         assert model.provenance.pipeline == "tvm-default" and model.kernels is None
         got = model.run(inputs)
-        for name, ref in cnncompile.run_reference(graph, inputs, dtype="float64").items():
+        for name, ref in cnncompile.run_reference(graph, inputs, dtype=DType.FLOAT64).items():
             assert relative_error(got[name], ref) <= tolerance(DType.FLOAT32), name
             assert np.isfinite(got[name]).all()
         with pytest.raises(CnnCompileError, match="default path"):

@@ -53,7 +53,7 @@ def assert_matches_reference(graph: Graph, feeds: dict[str, np.ndarray] | None =
     feeds = random_feeds(graph) if feeds is None else feeds
     compiled = build(graph)
     got = compiled.run(feeds)
-    want = cnncompile.run_reference(graph, feeds, dtype="float64")
+    want = cnncompile.run_reference(graph, feeds, dtype=DType.FLOAT64)
     for name, ref in want.items():
         assert got[name].shape == ref.shape, name
         error = relative_error(got[name], ref)

@@ -33,7 +33,7 @@ def test_lowering_matches_reference(case):
     graph, feeds = case.build(seed=1)
     compiled = cnncompile.compile(graph, target="llvm", pipeline="O0")
     got = compiled.run(feeds)
-    want = cnncompile.run_reference(graph, feeds, dtype="float64")
+    want = cnncompile.run_reference(graph, feeds, dtype=DType.FLOAT64)
     for value in graph.outputs:
         out, ref = got[value.name], want[value.name]
         assert out.dtype == value.type.dtype.numpy and out.shape == ref.shape

@@ -87,7 +87,7 @@ def check_matches_direct(case: Case, algorithm: ConvAlgorithm) -> None:
     rng = np.random.default_rng(7)
     feeds = {v.name: rng.standard_normal(v.type.shape).astype(np.float32) for v in graph.inputs}
     got = run(graph, feeds)
-    want = cnncompile.run_reference(graph_of(case, ConvAlgorithm.DIRECT), feeds, dtype="float64")
+    want = cnncompile.run_reference(graph_of(case, ConvAlgorithm.DIRECT), feeds, dtype=DType.FLOAT64)
     error = relative_error(got[graph.outputs[0].name], next(iter(want.values())))
     assert error <= tolerance(DType.FLOAT32, algorithm), f"{algorithm.value} {case}: error {error:.3g}"
 
