@@ -24,8 +24,9 @@ from cnncompile.backends.tvm.runtime import Signature
 from cnncompile.backends.tvm.target import TargetSpec, default_target, gpu_visible, parse_target
 from cnncompile.frontends.onnx_export import to_onnx
 from cnncompile.ir.graph import Graph
-from cnncompile.passes import Pipeline, load_pipeline, run_pipeline
+from cnncompile.passes import Pipeline, run_pipeline
 from cnncompile.selection.explain import choices_of
+from cnncompile.selection.pipelines import for_target, load_pipeline
 from cnncompile.tools.models import load_model
 from cnncompile.tuning.tuner import TuningOptions, tune_graph
 
@@ -62,7 +63,7 @@ def target_pipeline(pipeline: str, target: TargetSpec, tuning_cache: str | os.Pa
     """The preset or TOML pipeline as a compile for `target` runs it: O3 gains the passes that choose
     each conv's algorithm and the layouts for the target, and every target-dependent pass gets the
     target's options; with `tuning_cache`, measured choices from that cache win over the cost model."""
-    chosen = load_pipeline(pipeline).for_target(target)
+    chosen = for_target(load_pipeline(pipeline), target)
     if tuning_cache is not None:
         chosen = chosen.with_options("select-conv-algorithms", tuning_cache=os.fspath(tuning_cache))
     return chosen

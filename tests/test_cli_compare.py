@@ -7,7 +7,8 @@ from cnncompile.frontends import zoo
 from cnncompile.frontends.onnx_export import save_onnx
 from cnncompile.ir.types import DType
 from cnncompile.ops.elementwise import Relu
-from cnncompile.passes import CATALOG, PRESETS
+from cnncompile.passes import PRESETS
+from cnncompile.selection.pipelines import CATALOG
 from pass_harness import Net
 
 

@@ -5,8 +5,13 @@
     O2  O1 + the folds that keep standard ONNX ops: BatchNorm, per-channel Mul/Add and
         Pad into convs, MatMul+Add into Gemm
     O3  O2 + fused ops: leftover BatchNorms as ChannelAffine, conv epilogues (residual,
-        activation) into FusedConv; compiled for a target (`Pipeline.for_target`), O3 then
-        chooses each conv's algorithm and the layouts for that target (TARGET_PASSES)
+        activation) into FusedConv; compiled for a target, O3 then also chooses each conv's
+        algorithm and the layouts for that target
+
+Nothing here knows a target. The passes that depend on one, and what a compile for a
+target adds to a pipeline, belong to the layer that knows targets
+(cnncompile.selection.pipelines): it extends CATALOG with `with_passes`, and builds its
+pipelines against the larger catalog, which each Pipeline carries.
 
 A user pipeline is a TOML file listing passes in order, each with its options:
 
@@ -25,6 +30,7 @@ fusion runs last, as it hides convs from the folds.
 
 from __future__ import annotations
 
+import dataclasses
 import enum
 import tomllib
 import typing
@@ -32,6 +38,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields
 from functools import partial
 from pathlib import Path
+from types import MappingProxyType
 from typing import Any
 
 from cnncompile.errors import CnnCompileError
@@ -47,7 +54,6 @@ from cnncompile.passes.movement import MOVEMENT_RULES
 from cnncompile.passes.padding import PAD_RULES
 from cnncompile.passes.rewrite import rule_pass
 from cnncompile.passes.scale_shift import SCALE_SHIFT_RULES
-from cnncompile.selection.options import SelectOptions, select_pass, target_option
 
 
 @dataclass(frozen=True)
@@ -58,17 +64,25 @@ class PassInfo:
     description: str
     build: Callable[[Any], Pass]
     options: type | None = None
-    # For a pass that depends on the target: the options a compile for a target (a TargetSpec)
-    # gives it where the pipeline leaves them unset (Pipeline.for_target); None for a target
-    # the pass has nothing to do on, which leaves it out.
-    target_options: Callable[[Any], dict[str, Any] | None] | None = None
+
+
+Catalog = Mapping[str, PassInfo]
+
+
+def with_passes(catalog: Catalog, *infos: PassInfo) -> Catalog:
+    """`catalog` and then `infos`, as a new read-only catalog; a name it already has is an error."""
+    taken = sorted({info.name for info in infos} & set(catalog))
+    if taken:
+        raise ValueError(f"the pass catalog already has {', '.join(taken)}")
+    return MappingProxyType({**catalog, **{info.name: info for info in infos}})
 
 
 def _fixed(run: Pass) -> Callable[[Any], Pass]:
     return lambda _: run
 
 
-CATALOG: dict[str, PassInfo] = {info.name: info for info in (
+# The passes that need no target, in the order `cnncompile passes` lists them.
+CATALOG: Catalog = with_passes({}, *(
     PassInfo("remove-identity", "drop Identity and inference-mode Dropout", _fixed(rule_pass(IDENTITY_RULES))),
     PassInfo("fold-constants", "evaluate nodes whose inputs are all constants (or only their shapes matter)",
              lambda options: partial(fold_constants, options=options), FoldOptions),
@@ -90,12 +104,8 @@ CATALOG: dict[str, PassInfo] = {info.name: info for info in (
     PassInfo("fuse-conv-epilogue", "fuse residual Add and activation into FusedConv / ChannelAffine epilogues",
              lambda options: rule_pass(epilogue_rules(options)), EpilogueOptions),
     PassInfo("assign-layouts", "store feature maps as NCHWc or NHWC around FusedConvs, with the fewest transforms",
-             lambda options: partial(assign_layouts, options=options), LayoutOptions,
-             lambda target: None if target.is_gpu else {"lanes": target.vector_lanes}),
-    PassInfo("select-conv-algorithms", "every conv a FusedConv with the algorithm, layout and tile that the cost "
-             "model (or a tuning cache) finds fastest on the target", select_pass, SelectOptions,
-             lambda target: {"target": target_option(target)}),
-)}
+             lambda options: partial(assign_layouts, options=options), LayoutOptions),
+))
 
 _CLEANUP = ("remove-identity", "fold-constants", "eliminate-common-subexpressions", "simplify-movement")
 PRESETS: dict[str, tuple[str, ...]] = {
@@ -104,11 +114,6 @@ PRESETS: dict[str, tuple[str, ...]] = {
     "O2": (*_CLEANUP, "fuse-gemm", "fold-batchnorm", "fold-pad", "fold-scale-shift", "eliminate-dead-code"),
     "O3": (*_CLEANUP, "fuse-gemm", "fold-batchnorm", "batchnorm-to-affine", "fold-pad", "fold-scale-shift",
            "fuse-conv-epilogue", "eliminate-dead-code"),
-}
-# What a preset adds when it is compiled for a target (the presets themselves stay target-independent,
-# so that `compare` on the reference backend and O0..O2 builds mean the same everywhere).
-TARGET_PASSES: dict[str, tuple[str, ...]] = {
-    "O3": ("select-conv-algorithms", "assign-layouts"),
 }
 
 
@@ -120,47 +125,41 @@ class PassSpec:
 
 @dataclass(frozen=True)
 class Pipeline:
+    """Passes to run in order, by name and options, and the catalog that builds them. `target_passes`
+    are names that a compile for a target appends (cnncompile.selection.pipelines fills and reads them)."""
+
     name: str
     passes: tuple[PassSpec, ...]
-    target_passes: tuple[str, ...] = ()  # appended by for_target (a preset's TARGET_PASSES)
+    target_passes: tuple[str, ...] = ()
+    catalog: Catalog = field(default_factory=lambda: CATALOG, compare=False, repr=False)
 
     def steps(self) -> list[Step]:
-        return [Step(spec.name, _build(spec, self.name)) for spec in self.passes]
-
-    def for_target(self, target: Any) -> Pipeline:
-        """The pipeline a compile for `target` (a TargetSpec) runs: its target passes appended, and each
-        target-dependent pass given the target's options where the pipeline does not set them, or
-        left out where it has nothing to do on the target (assign-layouts on a GPU)."""
-        passes = []
-        for spec in (*self.passes, *map(PassSpec, self.target_passes)):
-            info = CATALOG.get(spec.name)
-            if info is not None and info.target_options is not None:
-                options = info.target_options(target)
-                if options is None:
-                    continue
-                spec = PassSpec(spec.name, {**options, **spec.options})
-            passes.append(spec)
-        return Pipeline(self.name, tuple(passes))
+        return [Step(spec.name, _build(spec, self.name, self.catalog)) for spec in self.passes]
 
     def with_options(self, name: str, **options: Any) -> Pipeline:
         """This pipeline with `options` set on every run of the pass `name` (which it must run)."""
         if name not in {spec.name for spec in self.passes}:
             raise CnnCompileError(f"pipeline '{self.name}' does not run '{name}', so it takes no options for it")
         passes = tuple(PassSpec(s.name, {**s.options, **options}) if s.name == name else s for s in self.passes)
-        return Pipeline(self.name, passes, self.target_passes)
+        return dataclasses.replace(self, passes=passes)
 
 
-def preset(name: str) -> Pipeline:
+_NONE: Mapping[str, tuple[str, ...]] = MappingProxyType({})
+
+
+def preset(name: str, catalog: Catalog = CATALOG, target_passes: Mapping[str, tuple[str, ...]] = _NONE) -> Pipeline:
+    """The preset `name` (O0..O3); `target_passes` are what each preset gains when compiled for a target."""
     if name not in PRESETS:
         raise CnnCompileError(f"unknown pipeline preset '{name}'; choose one of {', '.join(PRESETS)} "
                               "or give a .toml file")
-    return Pipeline(name, tuple(PassSpec(p) for p in PRESETS[name]), TARGET_PASSES.get(name, ()))
+    return Pipeline(name, tuple(PassSpec(p) for p in PRESETS[name]), target_passes.get(name, ()), catalog)
 
 
-def load_pipeline(spec: str) -> Pipeline:
-    """A preset by name (O0..O3), or a pipeline read from a TOML file."""
+def load_pipeline(spec: str, catalog: Catalog = CATALOG,
+                  target_passes: Mapping[str, tuple[str, ...]] = _NONE) -> Pipeline:
+    """A preset by name (O0..O3), or a pipeline read from a TOML file, whose passes `catalog` builds."""
     if spec in PRESETS or not spec.endswith(".toml"):
-        return preset(spec)
+        return preset(spec, catalog, target_passes)
     path = Path(spec)
     try:
         data = tomllib.loads(path.read_text())
@@ -180,16 +179,16 @@ def load_pipeline(spec: str) -> Pipeline:
                                   "write [[pass]] then name = \"fold-batchnorm\"")
         options = {k: v for k, v in table.items() if k != "name"}
         passes.append(PassSpec(table["name"], options))
-    pipeline = Pipeline(str(data.get("name", path.stem)), (*base, *passes))
+    pipeline = Pipeline(str(data.get("name", path.stem)), (*base, *passes), catalog=catalog)
     pipeline.steps()  # report unknown passes and bad options now, not halfway through a run
     return pipeline
 
 
-def _build(spec: PassSpec, pipeline: str) -> Pass:
-    info = CATALOG.get(spec.name)
+def _build(spec: PassSpec, pipeline: str, catalog: Catalog) -> Pass:
+    info = catalog.get(spec.name)
     where = f"pipeline '{pipeline}', pass '{spec.name}'"
     if info is None:
-        raise CnnCompileError(f"{where}: no such pass; `cnncompile passes` lists them: {', '.join(CATALOG)}")
+        raise CnnCompileError(f"{where}: no such pass; `cnncompile passes` lists them: {', '.join(catalog)}")
     if info.options is None:
         if spec.options:
             raise CnnCompileError(f"{where}: takes no options, got {', '.join(sorted(spec.options))}")

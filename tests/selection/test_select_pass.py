@@ -21,10 +21,10 @@ from cnncompile.numerics import relative_error
 from cnncompile.ops.conv import Conv
 from cnncompile.ops.elementwise import Add, Relu
 from cnncompile.ops.fused import FusedConv
-from cnncompile.passes import Step, load_pipeline, preset, run_pipeline
-from cnncompile.passes.pipelines import CATALOG
+from cnncompile.passes import Step, run_pipeline
 from cnncompile.selection.candidates import Candidate
 from cnncompile.selection.options import SelectOptions
+from cnncompile.selection.pipelines import CATALOG, for_target, load_pipeline, preset
 from cnncompile.selection.select import COST_MODEL, MEASURED, select_conv_algorithms
 from selection_harness import AVX2, CUDA
 
@@ -181,14 +181,14 @@ def test_the_target_passes_reach_a_fixed_point():
 
 def test_for_a_target_o3_gains_the_target_passes_with_the_targets_options():
     o3 = preset("O3")
-    cpu = {p.name: dict(p.options) for p in o3.for_target(AVX2).passes}
+    cpu = {p.name: dict(p.options) for p in for_target(o3, AVX2).passes}
     assert list(cpu)[-2:] == ["select-conv-algorithms", "assign-layouts"]
     assert cpu["select-conv-algorithms"] == {"target": "llvm:haswell"}
     assert cpu["assign-layouts"] == {"lanes": 8}
-    gpu = [p.name for p in o3.for_target(CUDA).passes]
+    gpu = [p.name for p in for_target(o3, CUDA).passes]
     assert gpu[-1] == "select-conv-algorithms", "a GPU keeps NCHW: no layout pass"
-    assert preset("O2").for_target(AVX2) == preset("O2").for_target(CUDA) == preset("O2")
-    tuned = o3.for_target(AVX2).with_options("select-conv-algorithms", tuning_cache="cache.json")
+    assert for_target(preset("O2"), AVX2) == for_target(preset("O2"), CUDA) == preset("O2")
+    tuned = for_target(o3, AVX2).with_options("select-conv-algorithms", tuning_cache="cache.json")
     assert dict(tuned.passes[-2].options) == {"target": "llvm:haswell", "tuning_cache": "cache.json"}
 
 
@@ -196,7 +196,7 @@ def test_options_name_the_target_and_the_pass_is_listed_without_importing_tvm():
     import subprocess
     import sys
 
-    code = ("import sys; from cnncompile.passes import CATALOG; "
+    code = ("import sys; from cnncompile.selection.pipelines import CATALOG; "
             "assert 'select-conv-algorithms' in CATALOG; assert 'tvm' not in sys.modules")
     subprocess.run([sys.executable, "-c", code], check=True)
     assert SelectOptions().target == "llvm"

@@ -1,0 +1,65 @@
+"""Pipelines compiled for a target: the passes that depend on one, and what a target adds to a pipeline.
+
+cnncompile.passes knows no target. Here its catalog gains `select-conv-algorithms`, O3
+gains the target passes (TARGET_PASSES), and `for_target` gives each target-dependent
+pass the target's options. Every command that compiles, compares or lists passes loads
+its pipelines through this module, so a TOML file may name any pass of CATALOG.
+
+Importing this module imports no TVM: the target is parsed only when a pipeline is built
+to run (cnncompile.selection.options).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from cnncompile.passes import pipelines as passes
+from cnncompile.passes.pipelines import PassInfo, PassSpec, Pipeline, with_passes
+from cnncompile.selection.options import SelectOptions, select_pass, target_option
+
+if TYPE_CHECKING:
+    from cnncompile.backends.tvm.target import TargetSpec
+
+CATALOG = with_passes(passes.CATALOG, PassInfo(
+    "select-conv-algorithms", "every conv a FusedConv with the algorithm, layout and tile that the cost "
+    "model (or a tuning cache) finds fastest on the target", select_pass, SelectOptions))
+
+# What a preset adds when it is compiled for a target (the presets themselves stay target-independent,
+# so that `compare` on the reference backend and O0..O2 builds mean the same everywhere).
+TARGET_PASSES: dict[str, tuple[str, ...]] = {
+    "O3": ("select-conv-algorithms", "assign-layouts"),
+}
+
+# For a pass that depends on the target: the options a compile for a target gives it where the
+# pipeline leaves them unset; None for a target the pass has nothing to do on, which leaves it out.
+TARGET_OPTIONS: dict[str, Callable[[TargetSpec], dict[str, Any] | None]] = {
+    "assign-layouts": lambda target: None if target.is_gpu else {"lanes": target.vector_lanes},
+    "select-conv-algorithms": lambda target: {"target": target_option(target)},
+}
+
+
+def preset(name: str) -> Pipeline:
+    """The preset `name` (O0..O3), to be compiled for a target by `for_target`."""
+    return passes.preset(name, CATALOG, TARGET_PASSES)
+
+
+def load_pipeline(spec: str) -> Pipeline:
+    """A preset by name (O0..O3), or a pipeline read from a TOML file that may name any pass of CATALOG."""
+    return passes.load_pipeline(spec, CATALOG, TARGET_PASSES)
+
+
+def for_target(pipeline: Pipeline, target: TargetSpec) -> Pipeline:
+    """The pipeline a compile for `target` runs: its target passes appended, and each target-dependent
+    pass given the target's options where the pipeline does not set them, or left out where it has
+    nothing to do on the target (assign-layouts on a GPU)."""
+    specs = []
+    for spec in (*pipeline.passes, *map(PassSpec, pipeline.target_passes)):
+        options_for = TARGET_OPTIONS.get(spec.name)
+        if options_for is not None:
+            options = options_for(target)
+            if options is None:
+                continue
+            spec = PassSpec(spec.name, {**options, **spec.options})
+        specs.append(spec)
+    return Pipeline(pipeline.name, tuple(specs), catalog=CATALOG)
