@@ -138,7 +138,7 @@ def cmd_compile(args: argparse.Namespace) -> int:
     # TVM's default path fuses and names its own kernels; only ours are counted
     kernels = None if model.kernels is None else len({k.symbol for k in model.kernels})
     if args.json:
-        explained = {"choices": choices_as_json(model.choices, model.graph)} if args.explain else {}
+        explained = {"choices": choices_as_json(model.choices, model.kernels)} if args.explain else {}
         print(json.dumps({"artifact": str(path), "target": str(model.target), "pipeline": pipeline,
                           "nodes": len(model.graph.nodes), "kernels": kernels, "seconds": round(seconds, 3),
                           **explained}))
@@ -146,7 +146,7 @@ def cmd_compile(args: argparse.Namespace) -> int:
         built = f"{len(model.graph.nodes)} nodes" + ("" if kernels is None else f", {kernels} distinct kernels")
         label = pipeline if args.tvm_default else f"-p {pipeline}"
         if args.explain:
-            print(format_choices(model.choices, model.graph))
+            print(format_choices(model.choices, model.kernels))
         print(f"compiled {args.model} for {model.target} ({label}): {built} in {seconds:.1f} s -> {path}")
     return 0
 
@@ -215,8 +215,8 @@ def cmd_demo(args: argparse.Namespace) -> int:
 def cmd_passes(args: argparse.Namespace) -> int:
     from dataclasses import asdict
 
-    from cnncompile.passes import CATALOG, PRESETS
-    from cnncompile.passes.pipelines import TARGET_PASSES
+    from cnncompile.passes import PRESETS
+    from cnncompile.selection.pipelines import CATALOG, TARGET_PASSES
 
     if args.json:
         passes = {name: {"description": info.description, "options": asdict(info.options()) if info.options else {}}
@@ -237,7 +237,7 @@ def cmd_passes(args: argparse.Namespace) -> int:
 
 def cmd_compare(args: argparse.Namespace) -> int:
     """Exit status 1 when --check-each-pass finds a pass that moved the float64 outputs beyond tolerance."""
-    from cnncompile.passes import load_pipeline
+    from cnncompile.selection.pipelines import for_target, load_pipeline
     from cnncompile.tools.compare import compare, format_comparison
     from cnncompile.tools.report import write_html
 
@@ -254,7 +254,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
 
         # Each pipeline as a compile for the target runs it (O3 with the target's algorithm and
         # layout passes); each graph then arrives optimized: O0 only lowers and builds it.
-        pipelines = [p.for_target(parse_target(args.target)) for p in pipelines]
+        pipelines = [for_target(p, parse_target(args.target)) for p in pipelines]
         backend = {"backend": lambda optimized: compile_model(optimized, args.target, "O0").run,
                    "backend_name": f"TVM ({args.target})"}
     comparison = compare(args.model, graph, pipelines, runs=args.runs, seed=args.seed, verify=args.verify,
