@@ -138,7 +138,7 @@ def cmd_compile(args: argparse.Namespace) -> int:
     # TVM's default path fuses and names its own kernels; only ours are counted
     kernels = None if model.kernels is None else len({k.symbol for k in model.kernels})
     if args.json:
-        explained = {"choices": choices_as_json(model.choices, model.kernels)} if args.explain else {}
+        explained = {"choices": choices_as_json(model.choices, model.graph)} if args.explain else {}
         print(json.dumps({"artifact": str(path), "target": str(model.target), "pipeline": pipeline,
                           "nodes": len(model.graph.nodes), "kernels": kernels, "seconds": round(seconds, 3),
                           **explained}))
@@ -146,7 +146,7 @@ def cmd_compile(args: argparse.Namespace) -> int:
         built = f"{len(model.graph.nodes)} nodes" + ("" if kernels is None else f", {kernels} distinct kernels")
         label = pipeline if args.tvm_default else f"-p {pipeline}"
         if args.explain:
-            print(format_choices(model.choices, model.kernels))
+            print(format_choices(model.choices, model.graph))
         print(f"compiled {args.model} for {model.target} ({label}): {built} in {seconds:.1f} s -> {path}")
     return 0
 
