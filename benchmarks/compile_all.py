@@ -22,7 +22,8 @@ import cnncompile
 from cnncompile.frontends import zoo
 from cnncompile.frontends.onnx import load_onnx
 from cnncompile.ir.graph import Graph
-from cnncompile.tools.models import LIGHT_MODELS, light_model_path, load_model, random_inputs
+from cnncompile.frontends.load import load_model
+from cnncompile.tools.models import LIGHT_MODELS, light_model_path, random_inputs
 from cnncompile.tools.validate import judge
 from cnncompile.tools.weights import randomize_weights
 

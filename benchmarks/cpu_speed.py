@@ -104,7 +104,8 @@ import numpy as np
 import cnncompile
 from cnncompile.numerics import relative_error
 from cnncompile.tools.inspect import summarize
-from cnncompile.tools.models import load_model, random_inputs
+from cnncompile.frontends.load import load_model
+from cnncompile.tools.models import random_inputs
 from cnncompile.tools.peers import onnxruntime_session
 from cnncompile.tuning.budget import parse_duration
 from cnncompile.tuning.tuner import TuningOptions

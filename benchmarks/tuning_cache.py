@@ -23,7 +23,7 @@ import tvm_ffi
 import cnncompile
 from cnncompile.backends.tvm.module import lower_graph
 from cnncompile.backends.tvm.target import host_cpu
-from cnncompile.tools.models import load_model
+from cnncompile.frontends.load import load_model
 from cnncompile.tuning.budget import parse_duration
 from cnncompile.tuning.tuner import TuningOptions
 

@@ -34,7 +34,8 @@ import time
 
 import cnncompile
 from cnncompile.numerics import relative_error
-from cnncompile.tools.models import load_model, random_inputs
+from cnncompile.frontends.load import load_model
+from cnncompile.tools.models import random_inputs
 from cnncompile.tools.peers import onnxruntime_session
 
 

@@ -22,12 +22,12 @@ from cnncompile.backends.tvm.default import PIPELINE as TVM_DEFAULT, build_defau
 from cnncompile.backends.tvm.module import lower_graph
 from cnncompile.backends.tvm.runtime import Signature
 from cnncompile.backends.tvm.target import TargetSpec, default_target, gpu_visible, parse_target
+from cnncompile.frontends.load import load_model
 from cnncompile.frontends.onnx_export import to_onnx
 from cnncompile.ir.graph import Graph
 from cnncompile.passes import Pipeline, run_pipeline
 from cnncompile.selection.explain import choices_of
 from cnncompile.selection.pipelines import for_target, load_pipeline
-from cnncompile.tools.models import load_model
 from cnncompile.tuning.tuner import TuningOptions, tune_graph
 
 Progress = Callable[[str, int, int], None]

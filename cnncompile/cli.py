@@ -23,7 +23,8 @@ def _add_model_args(parser: argparse.ArgumentParser) -> None:
 
 
 def _graph(args: argparse.Namespace, **options):
-    from cnncompile.tools.models import load_model, parse_input_shape
+    from cnncompile.frontends.load import load_model
+    from cnncompile.tools.models import parse_input_shape
 
     return load_model(args.model, dict(parse_input_shape(s) for s in args.input_shape), **options)
 

@@ -1,18 +1,16 @@
-"""Resolving what a user names as a model (an ONNX path, or zoo:NAME) into a Graph."""
+"""What the commands read besides the model (cnncompile.frontends.load): input shapes, input arrays, the
+light models onnx ships."""
 
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
 import onnx
 
 from cnncompile.errors import CnnCompileError, ModelError
-from cnncompile.frontends import zoo
-from cnncompile.frontends.dsl import Weights
-from cnncompile.frontends.onnx import load_onnx
 from cnncompile.ir.graph import Graph
 
 _SHAPE = re.compile(r"^(?P<name>[^=]+)=(?P<dims>\d+(x\d+)*)$")
@@ -24,28 +22,6 @@ def parse_input_shape(text: str) -> tuple[str, tuple[int, ...]]:
     if not match:
         raise CnnCompileError(f"--input-shape '{text}' is not NAME=DxDx...; e.g. --input-shape data=1x3x224x224")
     return match["name"], tuple(int(d) for d in match["dims"].split("x"))
-
-
-ZOO_PREFIX = "zoo:"
-
-
-def load_model(spec: str, input_shapes: Mapping[str, Sequence[int]] | None = None,
-               weights: Weights = Weights.RANDOM) -> Graph:
-    """An ONNX file, or `zoo:NAME` built at its published size (or the one bound in `input_shapes`).
-
-    `weights` only concerns zoo models: PLACEHOLDER skips drawing random weights when
-    only shapes and counts are wanted.
-    """
-    if not spec.startswith(ZOO_PREFIX):
-        return load_onnx(spec, input_shapes)
-    model = zoo.model(spec[len(ZOO_PREFIX):])
-    shapes = dict(input_shapes or {})
-    unknown = set(shapes) - {model.input_name}
-    if unknown:
-        raise ModelError(f"--input-shape names {', '.join(sorted(unknown))}, but {spec} has one input, "
-                         f"'{model.input_name}' {'x'.join(map(str, model.input_shape))}; "
-                         f"e.g. --input-shape {model.input_name}={'x'.join(map(str, model.input_shape))}")
-    return model.build(shapes.get(model.input_name), weights=weights)
 
 
 def random_inputs(graph: Graph, seed: int = 0) -> dict[str, np.ndarray]:

@@ -17,7 +17,7 @@ from cnncompile.backends.tvm.schedule.cuda import GPU_LIMITS, RULE_ATTR, lowered
 from cnncompile.backends.tvm.target import parse_target
 from cnncompile.ir.types import DType
 from cnncompile.numerics import relative_error, tolerance
-from cnncompile.tools.models import load_model
+from cnncompile.frontends.load import load_model
 
 from cases import CASES
 

@@ -11,7 +11,8 @@ from cnncompile.cli import main
 from cnncompile.errors import CnnCompileError
 from cnncompile.ir.types import DType
 from cnncompile.numerics import relative_error, tolerance
-from cnncompile.tools.models import load_model, random_inputs
+from cnncompile.frontends.load import load_model
+from cnncompile.tools.models import random_inputs
 from test_cli import small_model
 
 from cases import CASES

@@ -11,7 +11,8 @@ import pytest
 
 import cnncompile
 from cnncompile.numerics import relative_error
-from cnncompile.tools.models import light_model_path, load_model, random_inputs
+from cnncompile.frontends.load import load_model
+from cnncompile.tools.models import light_model_path, random_inputs
 from cnncompile.tools.validate import judge
 from cnncompile.tools.weights import randomize_weights
 
