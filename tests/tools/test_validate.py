@@ -1,11 +1,11 @@
-"""validate's tolerance per node: DESIGN.md's policy by conv algorithm."""
+"""validate's tolerance per node: DESIGN.md's policy by element type and conv algorithm."""
 
 import numpy as np
 import pytest
 
 from cnncompile.algorithms import ConvAlgorithm
 from cnncompile.ir.graph import Graph
-from cnncompile.ir.types import TensorType
+from cnncompile.ir.types import DType, TensorType
 from cnncompile.ops.elementwise import Relu
 from cnncompile.ops.fused import FusedConv
 from cnncompile.tools.validate import node_tolerance, validate
@@ -33,6 +33,15 @@ def test_a_conv_node_is_held_to_its_algorithms_tolerance(algorithm):
     conv, relu = graph.nodes
     assert node_tolerance(conv) == POLICY[algorithm]
     assert node_tolerance(relu) == 1e-5
+
+
+def test_a_node_is_held_to_its_element_types_tolerance():
+    g = Graph("relus")
+    for dtype in (DType.FLOAT16, DType.INT32):
+        g.add_node(Relu, [g.add_input(f"x_{dtype.value}", TensorType((2, 3), dtype))])
+    half, integer = g.nodes
+    assert node_tolerance(half) == 1e-2
+    assert node_tolerance(integer) == 1e-5  # exact in any case; judged as float32 results are
 
 
 def test_a_winograd_build_validates_end_to_end_by_the_loosest_tolerance_in_it():
