@@ -28,9 +28,10 @@ from cnncompile.ir.graph import Graph
 from cnncompile.passes import Pipeline, run_pipeline
 from cnncompile.selection.explain import choices_of
 from cnncompile.selection.pipelines import for_target, load_pipeline
+from cnncompile.stages import Stage
 from cnncompile.tuning.tuner import TuningOptions, tune_graph
 
-Progress = Callable[[str, int, int], None]
+Progress = Callable[[Stage, int, int], None]
 
 
 def describe_default_target() -> str:
@@ -69,7 +70,7 @@ def target_pipeline(pipeline: str, target: TargetSpec, tuning_cache: str | os.Pa
     return chosen
 
 
-def _silent(stage: str, done: int, total: int) -> None:
+def _silent(stage: Stage, done: int, total: int) -> None:
     """The progress callback when nobody is watching."""
 
 
@@ -81,7 +82,7 @@ def compile(model: Graph | str | os.PathLike, target: str | TargetSpec | None = 
     `pipeline` is a preset (O0..O3) or a TOML pipeline file (cnncompile.passes); for O3 the
     target's passes follow (`target_pipeline`): each conv's algorithm, layout and tile by the
     cost model, recorded in the model's `choices`. A Graph argument is copied, never changed.
-    `progress(stage, done, total)` is told how far each stage (import, passes, lowering,
+    `progress(stage, done, total)` is told how far each `Stage` (import, passes, lowering,
     build) has come. Named like tvm.compile, which it wraps.
 
     `tvm_default=True` skips our passes, lowerings and schedules and builds with TVM's own
@@ -92,25 +93,25 @@ def compile(model: Graph | str | os.PathLike, target: str | TargetSpec | None = 
     the pipeline leaves them, within its budget; the pipeline's choices then come from the cache.
     """
     spec = parse_target(target)
-    progress("import", 0, 1)
+    progress(Stage.IMPORT, 0, 1)
     graph, source, digest = _source(model, input_shapes)
-    progress("import", 1, 1)
+    progress(Stage.IMPORT, 1, 1)
     if tvm_default:
-        progress("build", 0, 1)
+        progress(Stage.BUILD, 0, 1)
         executable = build_default(graph, spec)
-        progress("build", 1, 1)
+        progress(Stage.BUILD, 1, 1)
         return CompiledModel(executable, spec, Signature.of(graph), Provenance(source, digest, TVM_DEFAULT), graph)
-    progress("passes", 0, 1)
+    progress(Stage.PASSES, 0, 1)
     steps = target_pipeline(pipeline, spec, None if tuning is None else tuning.cache_path).steps()
     if tuning is not None and tuning.measure:
         tune_graph(run_pipeline(graph.copy(), target_pipeline(pipeline, spec).steps()).graph, spec, tuning)
     run = run_pipeline(graph, steps)
     optimized = run.graph
-    progress("passes", 1, 1)
-    lowered = lower_graph(optimized, spec, lambda done, total: progress("lowering", done, total))
-    progress("build", 0, 1)
+    progress(Stage.PASSES, 1, 1)
+    lowered = lower_graph(optimized, spec, lambda done, total: progress(Stage.LOWERING, done, total))
+    progress(Stage.BUILD, 0, 1)
     executable = build_module(lowered.module, spec)
-    progress("build", 1, 1)
+    progress(Stage.BUILD, 1, 1)
     return CompiledModel(executable, spec, Signature.of(optimized), Provenance(source, digest, pipeline),
                          optimized, lowered.kernels, choices=choices_of(run))
 

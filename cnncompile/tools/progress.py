@@ -9,6 +9,8 @@ from __future__ import annotations
 import sys
 from typing import TextIO
 
+from cnncompile.stages import Stage
+
 WIDTH = 30
 
 
@@ -18,16 +20,16 @@ class ProgressBar:
     def __init__(self, stream: TextIO | None = None):
         self.stream = stream or sys.stderr
         self.enabled = self.stream.isatty()
-        self.stage: str | None = None
+        self.stage: Stage | None = None
 
-    def __call__(self, stage: str, done: int, total: int) -> None:
+    def __call__(self, stage: Stage, done: int, total: int) -> None:
         if not self.enabled:
             return
         if stage != self.stage and self.stage is not None:
             self.stream.write("\n")
         self.stage = stage
         filled = WIDTH * done // max(total, 1)
-        self.stream.write(f"\r{stage:<9} [{'#' * filled}{'.' * (WIDTH - filled)}] {done}/{total}")
+        self.stream.write(f"\r{stage.value:<9} [{'#' * filled}{'.' * (WIDTH - filled)}] {done}/{total}")
         self.stream.flush()
 
     def close(self) -> None:

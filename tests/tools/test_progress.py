@@ -2,6 +2,7 @@
 
 import io
 
+from cnncompile.stages import Stage
 from cnncompile.tools.progress import ProgressBar
 
 
@@ -13,7 +14,7 @@ class Terminal(io.StringIO):
 def test_quiet_when_not_a_terminal():
     stream = io.StringIO()
     bar = ProgressBar(stream)
-    bar("lowering", 3, 10)
+    bar(Stage.LOWERING, 3, 10)
     bar.close()
     assert stream.getvalue() == ""
 
@@ -22,8 +23,24 @@ def test_one_line_per_stage_on_a_terminal():
     stream = Terminal()
     bar = ProgressBar(stream)
     for done in range(3):
-        bar("lowering", done, 2)
-    bar("build", 1, 1)
+        bar(Stage.LOWERING, done, 2)
+    bar(Stage.BUILD, 1, 1)
     bar.close()
     lines = stream.getvalue().split("\n")
     assert lines[0].endswith("2/2") and "#" * 30 in lines[0] and lines[1].endswith("1/1") and lines[2] == ""
+    assert lines[0].startswith("\rlowering ") and lines[1] == f"\rbuild     [{'#' * 30}] 1/1"
+
+
+def test_compile_reports_each_stage_in_order_and_finishes_it():
+    from cnncompile.api import compile as compile_model
+    from cnncompile.ir.graph import Graph
+    from cnncompile.ir.types import TensorType
+    from cnncompile.ops.elementwise import Relu
+
+    graph = Graph("relu")
+    graph.mark_outputs(*graph.add_node(Relu, [graph.add_input("x", TensorType((1, 4, 2, 2)))]))
+    told: list[tuple[Stage, int, int]] = []
+    compile_model(graph, "llvm", "O0", progress=lambda *report: told.append(report))
+    order = list(dict.fromkeys(stage for stage, _, _ in told))
+    assert order == [Stage.IMPORT, Stage.PASSES, Stage.LOWERING, Stage.BUILD]
+    assert all(any(s == stage and done == total for s, done, total in told) for stage in order)
