@@ -6,8 +6,7 @@ from cnncompile.errors import CnnCompileError
 from cnncompile.frontends.onnx import load_onnx
 from cnncompile.frontends.onnx_export import save_onnx, to_onnx
 from cnncompile.ir import DType, Graph, Node, TensorType, Value, verify
-
-__version__ = "0.1.0"
+from cnncompile.version import __version__
 
 __all__ = [
     "CnnCompileError", "CompiledModel", "DType", "Graph", "Node", "TensorType", "Value", "compile", "load",

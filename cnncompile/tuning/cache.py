@@ -39,11 +39,11 @@ from typing import Any
 
 import tvm
 
-import cnncompile
 from cnncompile.algorithms.applicability import ConvSpec
 from cnncompile.backends.tvm.target import TargetSpec, pool_threads
 from cnncompile.errors import CnnCompileError
 from cnncompile.selection.candidates import Candidate
+from cnncompile.version import __version__
 
 FORMAT = 1
 
@@ -109,7 +109,7 @@ def threads_key(target: TargetSpec) -> int | None:
 
 
 def versions() -> dict[str, str]:
-    return {"cnncompile": cnncompile.__version__, "tvm": tvm.__version__}
+    return {"cnncompile": __version__, "tvm": tvm.__version__}
 
 
 def entry_key(spec: ConvSpec, target: TargetSpec) -> str:

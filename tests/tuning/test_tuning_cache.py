@@ -50,7 +50,7 @@ def test_another_workload_target_thread_count_or_version_misses(tmp_path, monkey
     monkeypatch.setenv("TVM_NUM_THREADS", "16")
     assert cache.lookup(spec(), host_cpu()) is None
     monkeypatch.setenv("TVM_NUM_THREADS", "2")
-    monkeypatch.setattr("cnncompile.__version__", "99.0")
+    monkeypatch.setattr("cnncompile.tuning.cache.__version__", "99.0")
     assert cache.lookup(spec(), host_cpu()) is None
 
 

@@ -14,7 +14,6 @@ import numpy as np
 import onnx
 import tvm
 
-import cnncompile
 from cnncompile.backends.tvm.artifact import GRAPH, LIBRARY, read_manifest, write_artifact
 from cnncompile.backends.tvm.module import NodeKernel
 from cnncompile.backends.tvm.runtime import Benchmark, Signature, TensorSpec, VMRunner
@@ -22,6 +21,7 @@ from cnncompile.backends.tvm.target import TargetSpec
 from cnncompile.errors import CnnCompileError, ModelError
 from cnncompile.frontends.onnx_export import save_onnx
 from cnncompile.ir.graph import Graph
+from cnncompile.version import __version__
 
 
 @dataclass(frozen=True)
@@ -34,7 +34,7 @@ class Provenance:
 
 
 def versions() -> dict[str, str]:
-    return {"cnncompile": cnncompile.__version__, "tvm": tvm.__version__, "onnx": onnx.__version__,
+    return {"cnncompile": __version__, "tvm": tvm.__version__, "onnx": onnx.__version__,
             "numpy": np.__version__, "python": platform.python_version()}
 
 
