@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import enum
 from collections.abc import Callable, Sequence
+from typing import TypeVar
 from dataclasses import dataclass, fields
 
 import numpy as np
@@ -31,6 +32,7 @@ from cnncompile.ops.layout import LayoutTransform
 from cnncompile.ops.registry import ANY_LAYOUT, NoAttrs, OpDef, OpLayouts, declare
 
 DOMAIN = "cnncompile"
+T = TypeVar("T")
 
 
 class Activation(enum.Enum):
@@ -137,8 +139,8 @@ def _fused_conv_shape(x: TensorType, w: TensorType, b: TensorType, z: TensorType
 def _fused_conv_flops(inputs: Sequence[TensorType], outputs: Sequence[TensorType], attrs: FusedConvAttrs) -> int:
     """The conv's, one add per element for the residual, and the activation's."""
     y = outputs[0]
-    residual = y.numel if len(inputs) > 3 else 0
-    return Conv.flops(inputs[:3], outputs, conv_attrs(attrs)) + residual \
+    residual = y.numel if residual_of(inputs) is not None else 0
+    return Conv.flops(conv_operands(inputs), outputs, conv_attrs(attrs)) + residual \
         + activation_flops(attrs.activation, attrs.activation_attrs, y)
 
 
@@ -152,6 +154,16 @@ def FusedConv(x, w, b, z=None, *, activation, activation_attrs, algorithm, layou
     if z is not None:
         y = y + z
     return apply_activation(y, activation, activation_attrs)
+
+
+def residual_of(inputs: Sequence[T]) -> T | None:
+    """A FusedConv's residual Z among its inputs (values, types or arrays); None when it has none."""
+    return FusedConv.operand(inputs, "Z")
+
+
+def conv_operands(inputs: Sequence[T]) -> Sequence[T]:
+    """A FusedConv's X, W and B: the operands of the Conv it computes."""
+    return inputs[:FusedConv.operand_index("Z")]
 
 
 # -- ChannelAffine --------------------------------------------------------------------------
@@ -206,9 +218,10 @@ def expand(node: Node, fresh: Callable[[str], str]) -> list[Node]:
         return value
 
     if node.op is FusedConv:
-        y = emit(Conv, node.inputs[:3], conv_attrs(node.attrs))
-        if len(node.inputs) > 3:
-            y = emit(Add, [y, node.inputs[3]], NoAttrs())
+        y = emit(Conv, list(conv_operands(node.inputs)), conv_attrs(node.attrs))
+        residual = residual_of(node.inputs)
+        if residual is not None:
+            y = emit(Add, [y, residual], NoAttrs())
     elif node.op is ChannelAffine:
         y = emit(Add, [emit(Mul, node.inputs[:2], NoAttrs()), node.inputs[2]], NoAttrs())
     else:

@@ -21,7 +21,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, fields
 from types import MappingProxyType
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 
@@ -35,6 +35,7 @@ class NoAttrs:
     """Attributes of an op that has none."""
 
 
+T = TypeVar("T")
 ShapeRule = Callable[..., TensorType | Sequence[TensorType]]
 CostRule = Callable[[Sequence[TensorType], Sequence[TensorType], Any], int]
 
@@ -149,6 +150,19 @@ class OpDef:
         """The declared name of the input at `position` (a variadic one repeats its name)."""
         name = self.inputs[min(position, len(self.inputs) - 1)]
         return name.rstrip("?*")
+
+    def operand_index(self, name: str) -> int:
+        """The position of the input declared as `name` (without its `?` or `*`)."""
+        names = [n.rstrip("?*") for n in self.inputs]
+        if name not in names:
+            raise KeyError(f"{self.name} has no operand {name}; its operands are {', '.join(names)}")
+        return names.index(name)
+
+    def operand(self, inputs: Sequence[T], name: str) -> T | None:
+        """The input declared as `name` among a node's `inputs` (values, types or arrays alike);
+        None for an optional one left off."""
+        position = self.operand_index(name)
+        return inputs[position] if position < len(inputs) else None
 
     def check_layouts(self, inputs: Sequence[TensorType]) -> Layout | None:
         """Check the operands' layouts against the declaration; return the one the outputs follow.

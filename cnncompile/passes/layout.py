@@ -131,7 +131,7 @@ class _Problem:
         """What the reader at `position` needs: a terminal, the output whose label it shares, or ANY."""
         if node in self.convs:
             # X is read in NCHW or in the layout alike; the residual Z must be stored as Y is.
-            return SINK if position == 3 else ANY
+            return SINK if position == FusedConv.operand_index("Z") else ANY
         if node in self.flexible and _carries(node, position):
             return node.outputs[0]
         return SOURCE

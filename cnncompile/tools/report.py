@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 from cnncompile.fileio import write_atomically
 from cnncompile.ir.graph import Graph, Node
-from cnncompile.ops.fused import Activation
+from cnncompile.ops.fused import Activation, FusedConv, residual_of
 from cnncompile.tools.compare import Comparison, format_comparison
 
 BOX_W, BOX_H, GAP_X, GAP_Y, MARGIN = 150, 20, 16, 14, 10
@@ -37,7 +37,7 @@ def node_label(node: Node) -> str:
     kernel = node.inputs[1].type.shape[2:] if node.op.name in ("Conv", "FusedConv") else ()
     if kernel:
         label += " " + "x".join(map(str, kernel))
-    if node.op.name == "FusedConv" and len(node.inputs) > 3:
+    if node.op is FusedConv and residual_of(node.inputs) is not None:
         label += " +res"
     activation = getattr(node.attrs, "activation", Activation.NONE)
     if activation is not Activation.NONE:

@@ -125,15 +125,17 @@ def _calibrate_batchnorm(model: onnx.ModelProto, seed: int) -> None:
 
     graph = load_onnx(model)
     measured: dict[str, np.ndarray] = {}
+    mean_at, var_at = BatchNormalization.operand_index("input_mean"), BatchNormalization.operand_index("input_var")
 
     def hook(node, args):
-        if node.op is not BatchNormalization or not all(graph.is_constant(v) for v in node.inputs[3:]):
+        if node.op is not BatchNormalization or not all(graph.is_constant(node.inputs[i]) for i in (mean_at, var_at)):
             return None
         x = args[0]
         axes = (0, *range(2, x.ndim))
-        mean, var = x.mean(axis=axes), x.var(axis=axes)
-        measured[node.inputs[3].name], measured[node.inputs[4].name] = mean, var
-        return [*args[:3], mean, var]
+        args = list(args)
+        args[mean_at], args[var_at] = x.mean(axis=axes), x.var(axis=axes)
+        measured[node.inputs[mean_at].name], measured[node.inputs[var_at].name] = args[mean_at], args[var_at]
+        return args
 
     run_reference(graph, random_inputs(graph, seed), dtype=DType.FLOAT64, hook=hook)
     for index, tensor in enumerate(model.graph.initializer):

@@ -14,7 +14,9 @@ from cnncompile.ops.elementwise import (
     Add, Clip, ClipAttrs, Gelu, GeluApproximation, GeluAttrs, HardSigmoid, HardSigmoidAttrs, HardSwish, LeakyRelu,
     LeakyReluAttrs, Mul, Relu, Sigmoid, Tanh,
 )
-from cnncompile.ops.fused import Activation, ChannelAffine, EpilogueAttrs, FusedConv, FusedConvAttrs
+from cnncompile.ops.fused import (
+    Activation, ChannelAffine, EpilogueAttrs, FusedConv, FusedConvAttrs, conv_operands, residual_of,
+)
 from cnncompile.ops.registry import NoAttrs
 from onnx_harness import he_normal, run_ort
 
@@ -86,6 +88,12 @@ def test_channel_affine_is_a_scale_shift_and_exports(activation):
     model = to_onnx(g)
     assert [n.op_type for n in model.graph.node][:2] == ["Mul", "Add"]
     assert relative_error(run_ort(model, {"x": data})[0], want) <= 1e-5
+
+
+def test_the_residual_and_the_conv_operands_by_name():
+    with_z, without_z = (fused_graph(Activation.NONE, residual=r).nodes[0] for r in (True, False))
+    assert residual_of(with_z.inputs).name == "z" and residual_of(without_z.inputs) is None
+    assert [v.name for v in conv_operands(with_z.inputs)] == [v.name for v in without_z.inputs] == ["x", "w", "b"]
 
 
 def test_epilogue_attrs_must_fit_the_activation():

@@ -35,3 +35,13 @@ def test_declaration_is_complete(name):
     takes_all = any(p.kind is p.VAR_KEYWORD for p in kernel_params.values())
     for field in dataclasses.fields(op.attrs):
         assert takes_all or field.name in kernel_params, f"{name}: kernel ignores attribute {field.name}"
+
+
+def test_operands_are_found_by_their_declared_names():
+    fused, batchnorm, concat = REGISTRY["FusedConv"], REGISTRY["BatchNormalization"], REGISTRY["Concat"]
+    assert [fused.operand_index(n) for n in ("X", "W", "B", "Z")] == [0, 1, 2, 3]
+    assert [batchnorm.operand_index(n) for n in ("input_mean", "input_var")] == [3, 4]
+    assert fused.operand(["x", "w", "b", "z"], "Z") == "z" and fused.operand(["x", "w", "b"], "Z") is None
+    assert concat.operand_name(5) == concat.operand_name(0)
+    with pytest.raises(KeyError, match="FusedConv has no operand R; its operands are X, W, B, Z"):
+        fused.operand_index("R")
