@@ -106,6 +106,11 @@ def nchwc(block: int) -> Layout:
     return Layout(LayoutKind.NCHWC, block)
 
 
+def canonical_layout(layout: Layout | None) -> Layout | None:
+    """The IR's one spelling of a layout: None for the logical order, NCHW however written."""
+    return None if layout is None or layout.kind is LayoutKind.NCHW else layout
+
+
 # A block narrower than this leaves a CPU kernel's vectors mostly empty.
 MIN_BLOCK = 4
 
@@ -127,7 +132,8 @@ class TensorType:
 
     The shape is always the logical one, whatever the layout: shape rules, the reference
     and every pass reason about logical tensors, and only a backend stores a value in its
-    layout (`Layout.physical_shape`). None means the logical order itself.
+    layout (`Layout.physical_shape`). None means the logical order itself, and is its only
+    spelling: a type given NCHW holds None, so types compare equal however it was written.
     """
 
     shape: tuple[int, ...]
@@ -136,6 +142,7 @@ class TensorType:
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "shape", tuple(int(d) for d in self.shape))
+        object.__setattr__(self, "layout", canonical_layout(self.layout))
 
     @property
     def rank(self) -> int:
@@ -163,5 +170,6 @@ class TensorType:
 
 
 def storage(t: TensorType) -> Layout | None:
-    """The layout a value is stored in, None for the logical order (NCHW however spelled)."""
-    return None if t.layout is None or t.layout.kind is LayoutKind.NCHW else t.layout
+    """The layout a value is stored in, None for the logical order: `t.layout` itself, now that a
+    TensorType spells NCHW as None. Kept for the callers not yet reading `t.layout` directly."""
+    return t.layout

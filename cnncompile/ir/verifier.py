@@ -17,7 +17,6 @@ import numpy as np
 
 from cnncompile.errors import CnnCompileError, VerifyError
 from cnncompile.ir.graph import Graph, Node
-from cnncompile.ir.types import storage
 
 
 def check_attr_types(attrs: Any) -> None:
@@ -81,7 +80,7 @@ def verify(graph: Graph) -> None:
             raise VerifyError(
                 f"constant '{value.name}': array is {array.dtype}{list(array.shape)} but its type says {value.type}"
             )
-        layout = storage(value.type)
+        layout = value.type.layout
         if layout is not None and not layout.holds(value.type.shape):
             raise VerifyError(f"constant '{value.name}': {value.type} cannot be stored as {layout}")
 
@@ -112,7 +111,7 @@ def verify(graph: Graph) -> None:
 
 def _check_logical(value, what: str) -> None:
     """A graph's inputs and outputs are exchanged with the caller in the logical order."""
-    if storage(value.type) is not None:
+    if value.type.layout is not None:
         raise VerifyError(f"{what} '%{value.name}' is stored as {value.type.layout}; a graph takes and returns "
                           "logical (NCHW) tensors, so transform it back to NCHW")
 
@@ -132,5 +131,5 @@ def _check_node(node: Node, where: str) -> None:
     if len(expected) != len(node.outputs):
         raise VerifyError(f"{where}: has {len(node.outputs)} outputs, its op's rule gives {len(expected)}")
     for value, want in zip(node.outputs, expected):
-        if value.type.shape != want.shape or value.type.dtype != want.dtype or storage(value.type) != storage(want):
+        if value.type != want:
             raise VerifyError(f"{where}: output '%{value.name}' is typed {value.type} but the shape rule gives {want}")

@@ -22,7 +22,7 @@ from cnncompile.algorithms.applicability import ConvAlgorithm, ConvSpec, applica
 from cnncompile.algorithms.reference import convolve
 from cnncompile.errors import ShapeError
 from cnncompile.ir.graph import Node, Value
-from cnncompile.ir.types import Layout, TensorType
+from cnncompile.ir.types import Layout, TensorType, canonical_layout
 from cnncompile.ops.conv import Conv, ConvAttrs
 from cnncompile.ops.elementwise import (
     Add, Clip, ClipAttrs, Gelu, GeluAttrs, HardSigmoid, HardSigmoidAttrs, HardSwish, Identity, LeakyRelu,
@@ -102,13 +102,17 @@ class FusedConvAttrs(EpilogueAttrs, ConvAttrs):
     """Conv's attributes, the epilogue (activation(conv(X, W) + B + Z)), then how to compute it.
 
     `algorithm` is the convolution algorithm, which must apply to the workload; `layout`
-    the layout Y is produced in (None: channels-first, as ONNX has it); `tile` the schedule
-    parameters a tuning run chose for the backend, empty for the target's own choice.
+    the layout Y is produced in (None: channels-first, as ONNX has it, NCHW its other
+    spelling); `tile` the schedule parameters a tuning run chose for the backend, empty for
+    the target's own choice.
     """
 
     algorithm: ConvAlgorithm = ConvAlgorithm.DIRECT
     layout: Layout | None = None
     tile: tuple[int, ...] = ()
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "layout", canonical_layout(self.layout))
 
 
 def conv_attrs(attrs: ConvAttrs) -> ConvAttrs:

@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from cnncompile.errors import ShapeError
-from cnncompile.ir.types import Layout, TensorType
+from cnncompile.ir.types import Layout, TensorType, canonical_layout
 from cnncompile.ops.registry import ANY_LAYOUT, OpLayouts, declare
 
 DOMAIN = "cnncompile"
@@ -18,9 +18,12 @@ DOMAIN = "cnncompile"
 
 @dataclass(frozen=True)
 class LayoutTransformAttrs:
-    """The layout Y is stored in; None is the logical (channels-first) order."""
+    """The layout Y is stored in; None is the logical (channels-first) order, NCHW its other spelling."""
 
     layout: Layout | None = None
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "layout", canonical_layout(self.layout))
 
 
 def _layout_transform_shape(x: TensorType, *, layout: Layout | None) -> TensorType:

@@ -26,7 +26,7 @@ from typing import Any, TypeVar
 import numpy as np
 
 from cnncompile.errors import AttrError, ShapeError
-from cnncompile.ir.types import Layout, LayoutKind, TensorType, storage
+from cnncompile.ir.types import Layout, LayoutKind, TensorType
 from cnncompile.ir.verifier import check_attr_types
 
 
@@ -172,7 +172,7 @@ class OpDef:
         `follow` op share one layout, which is the outputs' (None when they are logical).
         """
         for position, t in enumerate(inputs):
-            layout = storage(t)
+            layout = t.layout
             if layout is None:
                 continue
             name = self.operand_name(position)
@@ -187,9 +187,9 @@ class OpDef:
             return None
         named = [(self.operand_name(p), t) for p, t in enumerate(inputs)]
         carriers = [(name, t) for name, t in named if self.layouts.operands is None or name in self.layouts.operands]
-        layouts = {storage(t) for _, t in carriers}
+        layouts = {t.layout for _, t in carriers}
         if len(layouts) > 1:
-            stored = ", ".join(f"{name} as {storage(t) or 'NCHW'}" for name, t in carriers)
+            stored = ", ".join(f"{name} as {t.layout or 'NCHW'}" for name, t in carriers)
             raise ShapeError(f"{self.name}: operands are stored in different layouts ({stored}); "
                              "they must share one")
         return layouts.pop() if layouts else None
@@ -270,7 +270,7 @@ def broadcast(*inputs: TensorType, **__: Any) -> TensorType:
     dtypes = {t.dtype for t in inputs}
     if len(dtypes) > 1:
         raise ShapeError(f"operands have different dtypes: {', '.join(sorted(d.value for d in dtypes))}")
-    if storage(inputs[0]) is not None and len({t.shape for t in inputs}) > 1:
+    if inputs[0].layout is not None and len({t.shape for t in inputs}) > 1:
         raise ShapeError(f"operands stored as {inputs[0].layout} do not broadcast, and shapes "
                          + ", ".join(str(list(t.shape)) for t in inputs) + " differ; "
                          "keep such operands in NCHW")

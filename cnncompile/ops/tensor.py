@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from cnncompile.errors import ShapeError
-from cnncompile.ir.types import TensorType, storage
+from cnncompile.ir.types import TensorType
 from cnncompile.ops.registry import ANY_LAYOUT, OpLayouts, declare, normalize_axis
 
 
@@ -50,7 +50,7 @@ def _concat_shape(*inputs: TensorType, axis: int) -> TensorType:
     for t in inputs:
         if t.rank != first.rank or any(a != b for i, (a, b) in enumerate(zip(t.shape, first.shape)) if i != axis):
             raise ShapeError(f"Concat along axis {axis}: shapes {shapes} must agree on every other axis")
-    layout = storage(first)
+    layout = first.layout
     if layout is not None and axis != 1:
         raise ShapeError(f"Concat along axis {axis} of operands stored as {layout}: only the channel axis 1 "
                          "joins blocked or channels-last tensors; keep the operands in NCHW")

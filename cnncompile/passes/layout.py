@@ -49,7 +49,7 @@ import networkx as nx
 from cnncompile.algorithms.applicability import why_not_layout
 from cnncompile.errors import ShapeError
 from cnncompile.ir.graph import Graph, Node, Value
-from cnncompile.ir.types import NHWC, Layout, LayoutKind, TensorType, channel_block, nchwc, storage
+from cnncompile.ir.types import NHWC, Layout, LayoutKind, TensorType, channel_block, nchwc
 from cnncompile.ops.fused import FusedConv
 from cnncompile.ops.layout import LayoutTransform, LayoutTransformAttrs
 from cnncompile.passes.rewrite import RewriteLog
@@ -125,7 +125,7 @@ class _Problem:
             (out,) = node.op.infer(types, node.attrs)
         except ShapeError:
             return False
-        return storage(out) is not None and storage(out) == self.options.layout_of(node.outputs[0].type)
+        return out.layout is not None and out.layout == self.options.layout_of(node.outputs[0].type)
 
     def needs(self, node: Node, position: int) -> str | Value | None:
         """What the reader at `position` needs: a terminal, the output whose label it shares, or ANY."""
@@ -183,7 +183,7 @@ class _Placer:
         self.graph = graph
         self.problem = problem
         self.kept = kept
-        self.constants = {(id(a), storage(v.type)): v for v, a in graph.constants.items()}
+        self.constants = {(id(a), v.type.layout): v for v, a in graph.constants.items()}
         self.log = RewriteLog()
         self.pending: dict[Node, list[Node]] = {}   # transforms to place before a node
         self.made: dict[tuple[Value, Layout | None], Value] = {}
@@ -194,7 +194,7 @@ class _Placer:
         A transform for a graph output (`reader` None) is named for the laid-out value, which
         hands the output's name over to it.
         """
-        if storage(value.type) == layout:
+        if value.type.layout == layout:
             return value
         if self.graph.is_constant(value):
             return self._constant(value, layout)
@@ -202,7 +202,7 @@ class _Placer:
         if key not in self.made:
             node = self.kept.pop(key, None)
             if node is None:
-                hint = f"{value.name}_{str(storage(value.type)).lower()}" if reader is None else None
+                hint = f"{value.name}_{str(value.type.layout).lower()}" if reader is None else None
                 self.graph.add_node(LayoutTransform, [value], LayoutTransformAttrs(layout),
                                     name=f"{value.name}_to_{str(layout or 'NCHW').lower()}",
                                     output_names=[hint] if hint else None)
@@ -229,7 +229,7 @@ class _Placer:
         for node in self.graph.nodes:
             for out in node.outputs:
                 layout = options.layout_of(out.type) if labels.get(out, False) else None
-                if storage(out.type) != layout:
+                if out.type.layout != layout:
                     self.log.fired["laid-out-value"] += 1
                     if node.op is FusedConv:  # a tile chosen for its old layout no longer describes the kernel
                         node.attrs = replace(node.attrs, layout=layout, tile=())
@@ -251,7 +251,7 @@ class _Placer:
     def _wanted(self, node: Node, position: int, value: Value, labels: dict[Value, bool]) -> Layout | None:
         need = self.problem.needs(node, position)
         if need is ANY:
-            return storage(value.type)
+            return value.type.layout
         if need == SINK or (isinstance(need, Value) and labels.get(need, False)):
             return self.problem.options.layout_of(value.type)
         return None
@@ -271,7 +271,7 @@ def _take_out_transforms(graph: Graph) -> dict[tuple[Value, Layout | None], Node
             continue
         (source,), (out,) = node.inputs, node.outputs
         twin[out] = source
-        kept.setdefault((source, storage(out.type)), node)
+        kept.setdefault((source, out.type.layout), node)
         if out in outputs:
             source.name, out.name = out.name, source.name
             graph.outputs = [source if v is out else v for v in graph.outputs]

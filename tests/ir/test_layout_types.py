@@ -5,11 +5,11 @@ import pytest
 
 from cnncompile import Graph, TensorType, verify
 from cnncompile.errors import ShapeError, VerifyError
-from cnncompile.ir.types import NHWC, LayoutKind, nchwc
+from cnncompile.ir.types import NCHW, NHWC, LayoutKind, nchwc, storage
 from cnncompile.ops import REGISTRY
 from cnncompile.ops.elementwise import Add, Relu
-from cnncompile.ops.fused import ChannelAffine, FusedConv
-from cnncompile.ops.layout import LayoutTransform
+from cnncompile.ops.fused import ChannelAffine, FusedConv, FusedConvAttrs
+from cnncompile.ops.layout import LayoutTransform, LayoutTransformAttrs
 from cnncompile.ops.pool import GlobalAveragePool, MaxPool
 from cnncompile.ops.tensor import Concat, Flatten
 
@@ -45,6 +45,22 @@ def test_elementwise_and_pools_keep_their_operands_layout(layout):
     (c,) = graph.add_node(Concat, [g, g], axis=1)
     assert [v.type.layout for v in (r, a, p, g, c)] == [layout] * 5
     assert (p.type.shape, g.type.shape, c.type.shape) == ((1, 16, 4, 4), (1, 16, 1, 1), (1, 32, 1, 1))
+
+
+def test_nchw_is_spelled_none_in_types_and_attrs():
+    shape = (1, 16, 6, 6)
+    assert TensorType(shape, layout=NCHW).layout is None and TensorType(shape, layout=NCHW) == TensorType(shape)
+    assert storage(TensorType(shape, layout=NCHW)) is None and storage(TensorType(shape, layout=N8C)) == N8C
+    assert LayoutTransformAttrs(NCHW) == LayoutTransformAttrs() and LayoutTransformAttrs(NCHW).layout is None
+    assert FusedConvAttrs(layout=NCHW) == FusedConvAttrs() and FusedConvAttrs(layout=NHWC).layout == NHWC
+
+
+def test_a_transform_to_nchw_is_one_to_none():
+    graph = Graph("g")
+    _, y = laid_out(graph)
+    (spelled,) = graph.add_node(LayoutTransform, [y], layout=NCHW)
+    (unspelled,) = graph.add_node(LayoutTransform, [y])
+    assert spelled.type == unspelled.type and str(spelled.type) == "float32[1x16x6x6]"
 
 
 def test_transform_back_to_nchw_is_logical():

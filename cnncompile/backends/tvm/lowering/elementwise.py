@@ -17,7 +17,6 @@ from cnncompile.backends.tvm.kernel import Call, Kernel, KernelKind, Lowering
 from cnncompile.backends.tvm.lowering.activations import UNARY, Scalar, activation
 from cnncompile.backends.tvm.lowering.common import broadcast_read, const, dtype_of, elementwise
 from cnncompile.backends.tvm.lowering.layouts import logical_index, physical_shape
-from cnncompile.ir.types import storage
 from cnncompile.ops import elementwise as ew
 from cnncompile.ops.fused import ChannelAffine
 from cnncompile.ops.registry import OpDef
@@ -83,7 +82,7 @@ def _dropout(call: Call) -> Kernel:
 def _channel_affine(call: Call) -> Kernel:
     x, scale, shift = call.inputs
     attrs = call.attrs
-    layout = storage(call.in_types[0])
+    layout = call.in_types[0].layout
 
     def affine(*i):
         logical = logical_index(layout, i)

@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from tvm import te, tirx
 
 from cnncompile.backends.tvm.kernel import Call, Kernel, KernelKind, Lowering, shape_of
-from cnncompile.ir.types import Layout, LayoutKind, TensorType, storage
+from cnncompile.ir.types import Layout, LayoutKind, TensorType
 from cnncompile.ops.layout import LayoutTransform
 from cnncompile.ops.registry import OpDef
 
@@ -24,7 +24,7 @@ Index = Sequence[tirx.Expr]
 
 
 def physical_shape(t: TensorType) -> tuple[int, ...]:
-    layout = storage(t)
+    layout = t.layout
     return t.shape if layout is None else layout.physical_shape(t.shape)
 
 
@@ -84,7 +84,7 @@ def pad_spatial(x: te.Tensor, layout: Layout | None, begin: Sequence[int], end: 
 
 def _layout_transform(call: Call) -> Kernel:
     (x,) = call.inputs
-    source, target = storage(call.in_types[0]), storage(call.out_types[0])
+    source, target = call.in_types[0].layout, call.out_types[0].layout
 
     def read(*index):
         return x[physical_index(source, logical_index(target, index))]

@@ -21,7 +21,6 @@ from tvm import te
 from cnncompile.backends.tvm.kernel import POOL_STAGE, Call, Kernel, KernelKind, Lowering, shape_of
 from cnncompile.backends.tvm.lowering.common import const, lowest
 from cnncompile.backends.tvm.lowering.layouts import pad_spatial, physical_shape, spatial_axes
-from cnncompile.ir.types import storage
 from cnncompile.ops import pool as pool_ops
 from cnncompile.ops.registry import OpDef
 from cnncompile.ops.spatial import Window, reduce_windows, resolve_window
@@ -42,7 +41,7 @@ def _pad_end(spatial: tuple[int, ...], window: Window) -> list[int]:
 
 def _windowed(call: Call, window: Window, fill, reducer) -> te.Tensor:
     (x,) = call.inputs
-    layout = storage(call.in_types[0])
+    layout = call.in_types[0].layout
     spatial = call.in_types[0].shape[2:]
     axes = spatial_axes(layout, len(spatial) + 2)
     padded = pad_spatial(x, layout, window.pads_begin, _pad_end(spatial, window), fill)
@@ -77,7 +76,7 @@ def _average_pool(call: Call) -> Kernel:
     x = call.inputs[0]
     window = _window(call, "AveragePool")
     spatial = call.in_types[0].shape[2:]
-    axes = spatial_axes(storage(call.in_types[0]), len(spatial) + 2)
+    axes = spatial_axes(call.in_types[0].layout, len(spatial) + 2)
     sums = _windowed(call, window, const(0, x.dtype), te.sum)
     kernel = Kernel([], KernelKind.POOL)
     counts = kernel.table(_divisors(spatial, window, call.attrs.count_include_pad).astype(str(x.dtype)), "divisor")
@@ -89,7 +88,7 @@ def _average_pool(call: Call) -> Kernel:
 def _global(call: Call, average: bool) -> Kernel:
     (x,) = call.inputs
     spatial = call.in_types[0].shape[2:]
-    axes = spatial_axes(storage(call.in_types[0]), len(spatial) + 2)
+    axes = spatial_axes(call.in_types[0].layout, len(spatial) + 2)
     rk = [te.reduce_axis((0, n), name=f"rk{i}") for i, n in enumerate(spatial)]
     reducer = te.sum if average else te.max
 

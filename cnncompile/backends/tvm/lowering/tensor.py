@@ -13,7 +13,6 @@ from tvm import te, tirx, topi
 from cnncompile.backends.tvm.kernel import Call, Kernel, KernelKind, Lowering, shape_of
 from cnncompile.backends.tvm.lowering.common import const
 from cnncompile.backends.tvm.lowering.layouts import channel_axis, physical_shape
-from cnncompile.ir.types import storage
 from cnncompile.ops import shape as shape_ops
 from cnncompile.ops import tensor as tensor_ops
 from cnncompile.ops.registry import OpDef, attr_dict
@@ -34,7 +33,7 @@ def _concat(call: Call) -> Kernel:
     Inputs stored in a layout are joined on channels (axis 1), along the physical axis that
     orders them: NHWC's last, NCHWc's outer block index (each input holds whole blocks).
     """
-    layout = storage(call.out_types[0])
+    layout = call.out_types[0].layout
     rank = len(call.out_types[0].shape)
     axis = _axis(call.attrs.axis, rank) if layout is None else channel_axis(layout)
     ends = np.cumsum([shape_of(t)[axis] for t in call.inputs]).tolist()
