@@ -139,7 +139,7 @@ def cmd_compile(args: argparse.Namespace) -> int:
     # TVM's default path fuses and names its own kernels; only ours are counted
     kernels = None if model.kernels is None else len({k.symbol for k in model.kernels})
     if args.json:
-        explained = {"choices": choices_as_json(model.choices, model.graph)} if args.explain else {}
+        explained = {"choices": choices_as_json(model.choices, model.kernels)} if args.explain else {}
         print(json.dumps({"artifact": str(path), "target": str(model.target), "pipeline": pipeline,
                           "nodes": len(model.graph.nodes), "kernels": kernels, "seconds": round(seconds, 3),
                           **explained}))
@@ -147,7 +147,7 @@ def cmd_compile(args: argparse.Namespace) -> int:
         built = f"{len(model.graph.nodes)} nodes" + ("" if kernels is None else f", {kernels} distinct kernels")
         label = pipeline if args.tvm_default else f"-p {pipeline}"
         if args.explain:
-            print(format_choices(model.choices, model.graph))
+            print(format_choices(model.choices, model.kernels))
         print(f"compiled {args.model} for {model.target} ({label}): {built} in {seconds:.1f} s -> {path}")
     return 0
 
@@ -223,7 +223,9 @@ def cmd_passes(args: argparse.Namespace) -> int:
         passes = {name: {"description": info.description, "options": asdict(info.options()) if info.options else {}}
                   for name, info in CATALOG.items()}
         # option defaults hold enums (activations), written as their values
-        print(json.dumps({"passes": passes, "presets": PRESETS, "target_passes": TARGET_PASSES},
+        targets = {name: [{"name": p.name, "options": dict(p.options)} for p in specs]
+                   for name, specs in TARGET_PASSES.items()}
+        print(json.dumps({"passes": passes, "presets": PRESETS, "target_passes": targets},
                          default=lambda member: member.value))
         return 0
     width = max(map(len, CATALOG))
@@ -231,7 +233,8 @@ def cmd_passes(args: argparse.Namespace) -> int:
         print(f"{name:<{width}}  {info.description}")
     print("\npresets:")
     for name, passes in PRESETS.items():
-        targeted = f"; compiled for a target, then {', '.join(TARGET_PASSES[name])}" if name in TARGET_PASSES else ""
+        targeted = f"; compiled for a target, then {', '.join(map(str, TARGET_PASSES[name]))}" \
+            if name in TARGET_PASSES else ""
         print(f"  {name}  {', '.join(passes) or '(import only)'}{targeted}")
     return 0
 

@@ -19,7 +19,7 @@ import math
 from dataclasses import dataclass
 
 from cnncompile.ir.types import DType, Layout, LayoutKind, TensorType
-from cnncompile.ops.spatial import AutoPad, resolve_window
+from cnncompile.ops.spatial import AutoPad, Window, resolve_window
 
 
 class ConvAlgorithm(enum.Enum):
@@ -62,6 +62,10 @@ class ConvSpec:
         window = resolve_window("Conv", x.shape[2:], w.shape[2:], strides, dilations, pads, auto_pad)
         return cls(x.shape[0], x.shape[1], w.shape[0], group, x.shape[2:], window.kernel, window.strides,
                    window.dilations, window.pads_begin, window.pads_end, window.out, x.dtype)
+
+    @property
+    def window(self) -> Window:
+        return Window(self.kernel, self.strides, self.dilations, self.pads_begin, self.pads_end, self.out)
 
     @property
     def macs(self) -> int:

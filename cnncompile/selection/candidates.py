@@ -6,8 +6,9 @@ cache stores, so it has a stable text form that reads back:
     winograd_f4x3/NCHW       direct/NCHW8c/t1x2x4       gemm_1x1/NHWC
 
 `t{vectors}x{rows}x{cols}` is a register tile (backends/tvm/tiling.py: `vectors` SIMD
-registers of output channels by rows x cols output pixels); no tile means the target's own
-heuristic (`conv_tile`), which is what the cost model assumes.
+registers of output channels by rows x cols output pixels); no tile means the plan's own
+(backends/tvm/plan.py: the best its template builds), which is what the cost model assumes.
+Which kernels take a tile, and which tiles, is the plan's to say (`plan.tiles_of`).
 
 On a CPU, each algorithm is offered in NCHW and in the other layouts its kernels store
 feature maps in (`applicability.layout_kinds`: NHWC for direct, depthwise and gemm_1x1, one
@@ -18,14 +19,13 @@ lane is the channel block. CUDA kernels here are NCHW only.
 
 from __future__ import annotations
 
-import math
 import re
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
 from cnncompile.algorithms.applicability import ConvAlgorithm, ConvSpec, applicable, layout_kinds
-from cnncompile.algorithms.winograd import tile_grid
-from cnncompile.backends.tvm.tiling import ConvTile, conv_tiles, winograd_tiles
+from cnncompile.backends.tvm.plan import TUNED_TEMPLATES, ConvPlan, ConvRequest, plan_or_reason, tiles_of
+from cnncompile.backends.tvm.tiling import ConvTile
 from cnncompile.errors import CnnCompileError
 from cnncompile.ir.types import NCHW, NHWC, Layout, LayoutKind, channel_block, nchwc
 from cnncompile.ops.fused import FusedConvAttrs
@@ -33,11 +33,9 @@ from cnncompile.ops.fused import FusedConvAttrs
 if TYPE_CHECKING:
     from cnncompile.backends.tvm.target import TargetSpec
 
-# How many of `conv_tiles`' next-best tiles a candidate list offers besides the default: enough for
+# How many of the plan's next-best tiles a candidate list offers besides the default: enough for
 # tuning to find a better one where the heuristic misjudges, few enough to measure quickly.
 TILES_PER_LAYOUT = 3
-# The algorithms whose CPU kernels keep a register tile of (output-channel vectors x rows x cols).
-_TILED = (ConvAlgorithm.DIRECT, ConvAlgorithm.GEMM_1X1)
 
 
 @dataclass(frozen=True)
@@ -108,40 +106,43 @@ def layouts(algorithm: ConvAlgorithm, spec: ConvSpec, target: TargetSpec) -> lis
     return found
 
 
-def tiles(algorithm: ConvAlgorithm, layout: Layout | None, spec: ConvSpec, target: TargetSpec) -> list[ConvTile]:
-    """The runners-up register tiles for a direct conv in NCHW or NCHWc, a gemm_1x1 in NCHWc, or a
-    Winograd GEMM in NCHWc, on a CPU.
+def plan_of(candidate: Candidate, spec: ConvSpec, target: TargetSpec, source: Layout | None = None,
+            weights_constant: bool = True) -> ConvPlan | str:
+    """The kernel the backend builds for `candidate` (X stored in `source`), or why it builds none."""
+    return plan_or_reason(ConvRequest(spec, candidate.algorithm, source, candidate.layout, candidate.tile,
+                                      weights_constant), target)
 
-    Those kernels tile (output-channel vectors x rows x columns; Winograd: output-channel
-    blocks x 1 x Winograd tiles); gemm_1x1 in NCHW is a GEMM that vectorizes along pixels
-    and reads a tile differently, so it is not offered one. The best tile is what the
-    default (no tile) builds already, so it is not offered twice: tuning would measure the
-    same kernel twice.
+
+def tiles(algorithm: ConvAlgorithm, layout: Layout | None, spec: ConvSpec, target: TargetSpec) -> list[ConvTile]:
+    """The runners-up register tiles of the kernel `algorithm` builds in `layout`: the plan's next best.
+
+    Only the plan's TUNED_TEMPLATES offer them. The best tile is what the default (no tile)
+    builds already, so it is not offered twice: tuning would measure the same kernel twice.
     """
-    if target.is_gpu or (layout is not None and layout.kind is LayoutKind.NHWC):
+    plan = plan_of(Candidate(algorithm, layout), spec, target)
+    if isinstance(plan, str) or plan.template not in TUNED_TEMPLATES:
         return []
-    if algorithm.winograd_tile and layout is not None:
-        count = spec.batch * math.prod(tile_grid(spec.out, algorithm.winograd_tile))
-        return winograd_tiles(spec.out_channels, layout.block, count, target.vector_lanes)[1:1 + TILES_PER_LAYOUT]
-    if algorithm not in _TILED:
-        return []
-    if algorithm is ConvAlgorithm.GEMM_1X1 and layout is None:
-        return []
-    if spec.group != 1:
-        return []
-    rows = spec.out[-2] if len(spec.out) > 1 else 1
-    return conv_tiles(spec.out_channels, rows, spec.out[-1], target.vector_lanes)[1:1 + TILES_PER_LAYOUT]
+    return tiles_of(plan, target)[1:1 + TILES_PER_LAYOUT]
 
 
 def candidates(spec: ConvSpec, target: TargetSpec) -> list[Candidate]:
     """Every candidate for `spec` on `target`: applicable algorithms x their layouts x (default + a few tiles)."""
-    found = []
-    for algorithm in applicable(spec):
-        for layout in layouts(algorithm, spec, target):
-            found.append(Candidate(algorithm, layout))
-            found += [Candidate(algorithm, layout, (t.vectors, t.rows, t.cols))
-                      for t in tiles(algorithm, layout, spec, target)]
-    return found
+    return [c for algorithm in applicable(spec) for layout in layouts(algorithm, spec, target)
+            for c in _tiled(algorithm, layout, spec, target)]
+
+
+def candidates_in(layout: Layout | None, spec: ConvSpec, target: TargetSpec) -> list[Candidate]:
+    """The candidates for `spec` that write Y in `layout` (the one assign-layouts gave a conv, whose block
+    follows Y's channels alone): each applicable algorithm whose kernels store it, with its tiles."""
+    return [c for algorithm in applicable(spec)
+            if layout is None or (layout.kind in layout_kinds(algorithm) and not target.is_gpu)
+            for c in _tiled(algorithm, layout, spec, target)]
+
+
+def _tiled(algorithm: ConvAlgorithm, layout: Layout | None, spec: ConvSpec, target: TargetSpec) -> list[Candidate]:
+    """The algorithm in the layout with the plan's own tile, then with its runners-up."""
+    return [Candidate(algorithm, layout),
+            *(Candidate(algorithm, layout, (t.vectors, t.rows, t.cols)) for t in tiles(algorithm, layout, spec, target))]
 
 
 def apply_candidate(attrs: FusedConvAttrs, candidate: Candidate) -> FusedConvAttrs:

@@ -37,8 +37,8 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from cnncompile.algorithms.applicability import ConvAlgorithm, ConvSpec
-from cnncompile.algorithms.winograd import tile_grid
-from cnncompile.backends.tvm.tiling import MIN_ACCUMULATORS, ConvTile, conv_tiles, winograd_tiles
+from cnncompile.backends.tvm.plan import ConvPlan, Template, spectrum_dims, tiles_of, winograd_tile_count
+from cnncompile.backends.tvm.tiling import MIN_ACCUMULATORS
 from cnncompile.ir.types import LayoutKind, channel_block
 from cnncompile.selection.calibration import (
     CPU_EFFICIENCY, CPU_EFFICIENCY_TRANSFORMS, GPU_EFFICIENCY, GPU_EFFICIENCY_TRANSFORMS, UNTILED,
@@ -137,49 +137,43 @@ def _tensor_bytes(spec: ConvSpec) -> tuple[float, float, float]:
     return x * item, w * item, y * item
 
 
-def work(algorithm: ConvAlgorithm, spec: ConvSpec, lanes: int = 8) -> Work:
-    """Flops, bytes and stages of `algorithm` on `spec` (which it must apply to); `lanes` is the
-    SIMD width the fft kernel rounds its half spectrum up to."""
+def work(plan: ConvPlan, lanes: int = 8) -> Work:
+    """Flops, bytes and stages of the plan's kernel; its intermediates (the plan's workspace) are written by
+    one stage and read by the next. `lanes` is the SIMD width the fft kernel rounds its half spectrum up to."""
+    spec, algorithm = plan.spec, plan.algorithm
     x, w, y = _tensor_bytes(spec)
-    item = spec.dtype.numpy.itemsize
-    direct = 2.0 * spec.macs
-    if algorithm in (ConvAlgorithm.DIRECT, ConvAlgorithm.DEPTHWISE, ConvAlgorithm.GEMM_1X1):
-        return Work(direct, x + y, 1, weight_bytes=w)
-    if algorithm is ConvAlgorithm.IM2COL_GEMM:
-        unrolled = spec.batch * spec.in_channels * math.prod(spec.kernel) * math.prod(spec.out) * item
-        return Work(direct, x + y + 2 * unrolled, 2, weight_bytes=w)
+    io = x + y + 2 * plan.workspace
     if algorithm.winograd_tile:
-        return _winograd(spec, algorithm.winograd_tile, x + y, item)
+        return _winograd(spec, algorithm.winograd_tile, io)
     if algorithm is ConvAlgorithm.FFT:
-        return _fft(spec, x + y, item, lanes)
-    raise ValueError(f"no cost rule for {algorithm}")
+        return _fft(spec, io, spec.dtype.numpy.itemsize, lanes)
+    return Work(2.0 * spec.macs, io, 2 if algorithm is ConvAlgorithm.IM2COL_GEMM else 1, weight_bytes=w)
 
 
-def _winograd(spec: ConvSpec, m: int, io_bytes: float, item: int) -> Work:
+def _winograd(spec: ConvSpec, m: int, io_bytes: float) -> Work:
     """F(m,3) with alpha = m + 2: per tile and channel B^T d B (two alpha^3 products), per tile and
     output channel A^T M A, and alpha^2 GEMMs of (tiles x C) by (C x K) in between. The weight
     transform runs at compile time."""
     alpha = m + 2
-    tiles = spec.batch * math.prod(tile_grid(spec.out, m))
+    tiles = winograd_tile_count(spec, m)
     c, k = spec.in_channels, spec.out_channels
     input_transform = 4.0 * alpha ** 3 * tiles * c
     product = 2.0 * alpha ** 2 * tiles * c * k
     output_transform = (2.0 * m * alpha * alpha + 2.0 * m * m * alpha) * tiles * k
-    transformed = alpha ** 2 * (tiles * c + tiles * k) * item  # written by one stage, read by the next
-    weights = alpha ** 2 * c * k * item
+    weights = alpha ** 2 * c * k * spec.dtype.numpy.itemsize
     transforms = input_transform + output_transform
-    return Work(transforms + product, io_bytes + 2 * transformed, 3, transforms, weights)
+    return Work(transforms + product, io_bytes, 3, transforms, weights)
 
 
 def _fft(spec: ConvSpec, io_bytes: float, item: int, lanes: int) -> Work:
-    """The TVM kernel's dense DFTs (lowering/conv_algorithms.py): over the padded input's lengths L,
-    the last axis real-to-half-spectrum (L/2 + 1 frequencies, rounded up to whole vectors), the
-    others complex, each a GEMM-shaped reduction over one axis (2 flops per multiply-add);
-    N x C forward, N x K inverse (only at the kept output positions); in between a complex
-    multiply-add (8 flops) per frequency, output channel and input channel of the group."""
+    """The TVM kernel's dense DFTs (lowering/conv_algorithms/fft.py): over the padded input's lengths L,
+    the last axis real-to-half-spectrum (`plan.spectrum_dims`), the others complex, each a GEMM-shaped
+    reduction over one axis (2 flops per multiply-add); N x C forward, N x K inverse (only at the kept
+    output positions); in between a complex multiply-add (8 flops) per frequency, output channel and
+    input channel of the group."""
     lengths = [s + b + e for s, b, e in zip(spec.spatial, spec.pads_begin, spec.pads_end)]
     last = len(lengths) - 1
-    stored = -(-(lengths[-1] // 2 + 1) // lanes) * lanes
+    stored = spectrum_dims(spec, lanes)[-1]
     dims, parts, flops = list(lengths), 1, 0.0
     for axis in (last, *reversed(range(last))):
         reduced = dims[axis] * parts
@@ -191,62 +185,46 @@ def _fft(spec: ConvSpec, io_bytes: float, item: int, lanes: int) -> Work:
         reduced = dims[axis] * parts
         dims[axis], parts = spec.out[axis], 1 if axis == last else 2
         flops += 2.0 * spec.batch * spec.out_channels * parts * math.prod(dims) * reduced
-    complex_item = 2 * item
-    spectra = points * spec.batch * (spec.in_channels + spec.out_channels) * complex_item
-    weights = points * spec.out_channels * (spec.in_channels // spec.group) * complex_item
-    return Work(flops, io_bytes + 2 * spectra, 2 * len(lengths) + 1, weight_bytes=weights)
+    weights = points * spec.out_channels * (spec.in_channels // spec.group) * 2 * item
+    return Work(flops, io_bytes, 2 * len(lengths) + 1, weight_bytes=weights)
 
 
-def _tile_factor(candidate: Candidate, spec: ConvSpec, lanes: int) -> float:
-    """How a chosen tile fares against the heuristic's best: its loads per FMA, and too few accumulators."""
-    if not candidate.tile:
+def _tile_factor(plan: ConvPlan, target: TargetSpec) -> float:
+    """How a chosen tile fares against the plan's default: its loads per FMA, and too few accumulators."""
+    if not plan.request.tile or plan.tile is None:
         return 1.0
-    m = candidate.algorithm.winograd_tile
-    if m and candidate.layout is not None:
-        count = spec.batch * math.prod(tile_grid(spec.out, m))
-        best = winograd_tiles(spec.out_channels, candidate.layout.block, count, lanes)
-    else:
-        rows = spec.out[-2] if len(spec.out) > 1 else 1
-        best = conv_tiles(spec.out_channels, rows, spec.out[-1], lanes)
-    tile = ConvTile(*candidate.tile)
+    best = tiles_of(plan, target)
+    tile = plan.tile
     factor = (1 + best[0].loads_per_fma) / (1 + tile.loads_per_fma) if best else 1.0
     return min(factor, 1.0) * (0.7 if tile.accumulators < MIN_ACCUMULATORS else 1.0)
 
 
-def _tiled(candidate: Candidate, spec: ConvSpec, lanes: int) -> bool:
-    """Whether an NCHW direct/gemm_1x1 kernel keeps a register tile of output-channel vectors, as the CPU
-    lowering does when a group's output channels fill vectors and it reads more than one input
-    channel (a depthwise conv computed by `direct` does not: its channels would need a gather)."""
-    if candidate.algorithm not in (ConvAlgorithm.DIRECT, ConvAlgorithm.GEMM_1X1):
-        return True
-    rows = spec.out[-2] if len(spec.out) > 1 else 1
-    group_out = spec.out_channels // spec.group
-    return spec.in_channels // spec.group > 1 and bool(conv_tiles(group_out, rows, spec.out[-1], lanes))
+def efficiency(plan: ConvPlan, machine: Machine, target: TargetSpec) -> float:
+    """The fraction of peak the plan's kernel reaches (calibration.py says where each number comes from).
 
-
-def efficiency(candidate: Candidate, spec: ConvSpec, machine: Machine) -> float:
-    """The fraction of peak the candidate's kernel reaches (calibration.py says where each number comes from).
-
-    `direct` on a depthwise workload in a channels-inner layout runs the same per-channel
-    loop nest as `depthwise` there (a vector of channels, one input channel each), and
-    measures the same, so it is costed as depthwise.
+    A direct conv whose template is the depthwise kernel's (a depthwise workload: in NCHW the
+    DIRECT template, in a channels-inner layout the same per-channel loop nest) measures as
+    `depthwise` and is costed as it; an NCHW direct conv the plan leaves untiled (the DIRECT
+    template otherwise: weights at run time, channels that fill no vector) runs at UNTILED of
+    the tiled kernel's rate.
     """
-    kind = LayoutKind.NCHW if candidate.layout is None else candidate.layout.kind
+    kind = LayoutKind.NCHW if plan.layout is None else plan.layout.kind
     if machine.is_gpu:
-        return GPU_EFFICIENCY[candidate.algorithm]
-    algorithm = candidate.algorithm
-    if algorithm is ConvAlgorithm.DIRECT and kind is not LayoutKind.NCHW and spec.group == spec.in_channels > 1:
+        return GPU_EFFICIENCY[plan.algorithm]
+    spec, algorithm = plan.spec, plan.algorithm
+    depthwise = spec.group == spec.in_channels > 1
+    if algorithm is ConvAlgorithm.DIRECT and depthwise and (kind is not LayoutKind.NCHW or plan.template is Template.DIRECT):
         algorithm = ConvAlgorithm.DEPTHWISE
     base = CPU_EFFICIENCY[algorithm, kind]
-    if kind is LayoutKind.NCHW and not _tiled(candidate, spec, machine.lanes):
+    if algorithm is ConvAlgorithm.DIRECT and kind is LayoutKind.NCHW and plan.template is Template.DIRECT:
         base *= UNTILED
-    return base * _tile_factor(candidate, spec, machine.lanes)
+    return base * _tile_factor(plan, target)
 
 
-def transform_bytes(candidate: Candidate, spec: ConvSpec, machine: Machine) -> float:
+def transform_bytes(plan: ConvPlan, machine: Machine) -> float:
     """Bytes of converting X from, and Y back to, the blocked layout its neighbours are stored in (CPU)."""
-    if machine.is_gpu or len(spec.spatial) != 2 or (candidate.layout is not None
-                                                     and candidate.layout.kind is LayoutKind.NCHWC):
+    spec = plan.spec
+    if machine.is_gpu or len(spec.spatial) != 2 or (plan.layout is not None and plan.layout.kind is LayoutKind.NCHWC):
         return 0.0
     x, _, y = _tensor_bytes(spec)
     blocked_in = channel_block((spec.in_channels,), machine.lanes) is not None
@@ -254,21 +232,23 @@ def transform_bytes(candidate: Candidate, spec: ConvSpec, machine: Machine) -> f
     return 2 * (x * blocked_in + y * blocked_out)
 
 
-def estimate(candidate: Candidate, spec: ConvSpec, machine: Machine) -> Estimate:
-    done = work(candidate.algorithm, spec, machine.lanes)
-    eff = efficiency(candidate, spec, machine)
-    moved = transform_bytes(candidate, spec, machine)
+def estimate(candidate: Candidate, plan: ConvPlan, target: TargetSpec) -> Estimate:
+    """The model's seconds for the kernel `plan` (the backend's for `candidate`) on `target`."""
+    machine = Machine.of(target)
+    done = work(plan, machine.lanes)
+    eff = efficiency(plan, machine, target)
+    moved = transform_bytes(plan, machine)
     compute = (done.flops - done.transform_flops) / (machine.peak * eff)
     if done.transform_flops:
-        compute += done.transform_flops / (machine.peak * transform_efficiency(candidate, machine))
+        compute += done.transform_flops / (machine.peak * transform_efficiency(plan, machine))
     seconds = compute + done.bytes / machine.bandwidth + done.weight_bytes / machine.memory_bandwidth \
         + moved / machine.transform_bandwidth + done.stages * machine.launch
     return Estimate(candidate, seconds, done, eff, moved)
 
 
-def transform_efficiency(candidate: Candidate, machine: Machine) -> float:
+def transform_efficiency(plan: ConvPlan, machine: Machine) -> float:
     """The fraction of peak Winograd's tile transforms reach: vectorized over tiles in NCHW, over a
     channel block in NCHWc."""
     if machine.is_gpu:
         return GPU_EFFICIENCY_TRANSFORMS
-    return CPU_EFFICIENCY_TRANSFORMS[LayoutKind.NCHW if candidate.layout is None else candidate.layout.kind]
+    return CPU_EFFICIENCY_TRANSFORMS[LayoutKind.NCHW if plan.layout is None else plan.layout.kind]

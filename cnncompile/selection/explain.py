@@ -1,7 +1,9 @@
-"""`cnncompile compile --explain`: per conv, what was chosen, from what, and why.
+"""`cnncompile compile --explain`: per conv, what was chosen, from what, and why, and what was built.
 
-The choices come from the select-conv-algorithms pass (its SelectionLog); the final graph
-says what the passes after it (assign-layouts) made of them, which may differ in layout:
+The choices come from the select-conv-algorithms pass (its SelectionLog; where it ran twice,
+around assign-layouts, the later choice); what was built comes from the plans the backend
+built each conv's kernel from (backends/tvm/plan.py), so a difference between the two is
+shown, never hidden:
 
     layer1.0.conv1  1x64x56x56 -> 64 k3x3
       chosen  direct/NCHW8c (cost model)  est. 4.407 ms
@@ -14,11 +16,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from cnncompile.ir.graph import Graph
-from cnncompile.ops.fused import FusedConv
+from cnncompile.backends.tvm.module import NodeKernel
 from cnncompile.passes.manager import PipelineRun
-from cnncompile.selection.candidates import Candidate, of_attrs
-from cnncompile.selection.select import COST_MODEL, Choice, SelectionLog
+from cnncompile.selection.select import Choice, ChoiceSource, SelectionLog
 
 # Alternatives printed per conv in text (all of them go to JSON).
 SHOWN_ALTERNATIVES = 6
@@ -30,31 +30,31 @@ def choices_of(run: PipelineRun) -> list[Choice]:
     return list(by_node.values())
 
 
-def final_candidates(graph: Graph) -> dict[str, Candidate]:
-    """How each FusedConv of the final graph computes, by node name."""
-    return {n.name: of_attrs(n.attrs) for n in graph.nodes if n.op is FusedConv}
+def built_kernels(kernels: Sequence[NodeKernel] | None) -> dict[str, str]:
+    """The kernel each conv was built as (algorithm/layout/tile, from its plan), by node name."""
+    return {k.node: k.plan.describe() for k in kernels or () if k.plan is not None}
 
 
 def _seconds(s: float) -> str:
     return f"{s * 1e3:.3f} ms" if s < 1 else f"{s:.2f} s"
 
 
-def format_choices(choices: Sequence[Choice], graph: Graph) -> str:
+def format_choices(choices: Sequence[Choice], kernels: Sequence[NodeKernel] | None) -> str:
     if not choices:
         return "no conv algorithm was selected (the pipeline has no select-conv-algorithms pass, or no convs)"
-    final = final_candidates(graph)
+    final = built_kernels(kernels)
     lines = []
     for c in choices:
         seconds = dict(c.alternatives)
-        estimate = "est." if c.source == COST_MODEL else "measured"
+        estimate = "est." if c.source is ChoiceSource.COST_MODEL else "measured"
         lines.append(f"{c.node}  {c.spec}")
         lines.append(f"  chosen  {c.chosen} ({c.source})  {estimate} {_seconds(seconds[c.chosen])}")
         built = final.get(c.node)
-        if built is not None and built != c.chosen:
-            lines.append(f"  built   {built} (the layout pass, assign-layouts, chose this layout for the whole graph)")
+        if built is not None and built != str(c.chosen):
+            lines.append(f"  built   {built} (not what was chosen: a pass after the choice changed it)")
         # the model cannot tell tiles apart much: their variants are left to JSON (and to tuning)
         others = [f"{a} {_seconds(s)}" for a, s in c.alternatives
-                  if a != c.chosen and not (a.tile and c.source == COST_MODEL)]
+                  if a != c.chosen and not (a.tile and c.source is ChoiceSource.COST_MODEL)]
         if others:
             more = len(others) - SHOWN_ALTERNATIVES
             shown = ", ".join(others[:SHOWN_ALTERNATIVES])
@@ -64,6 +64,7 @@ def format_choices(choices: Sequence[Choice], graph: Graph) -> str:
     return "\n".join(lines)
 
 
-def choices_as_json(choices: Sequence[Choice], graph: Graph) -> list[dict]:
-    final = final_candidates(graph)
-    return [{**c.as_dict(), "built": str(final[c.node]) if c.node in final else None} for c in choices]
+def choices_as_json(choices: Sequence[Choice], kernels: Sequence[NodeKernel] | None) -> list[dict]:
+    plans = {k.node: k.plan for k in kernels or () if k.plan is not None}
+    return [{**c.as_dict(), "built": plans[c.node].describe() if c.node in plans else None,
+             "plan": plans[c.node].as_dict() if c.node in plans else None} for c in choices]

@@ -13,13 +13,19 @@ NCHW gets a LayoutTransform back to NCHW after it, and its residual input one in
 layout before it; `assign-layouts` then chooses layouts for the whole graph, keeping the
 conv's preference where that saves transforms, and cancels the transform pairs.
 
-A conv whose input already arrives in a stored layout (the graph went through
-assign-layouts before) keeps its output layout and only re-chooses among the candidates in
-that layout, so running the pipeline twice changes nothing.
+`assign-layouts` may give a conv another layout than it chose (a whole chain takes one
+kind of layout, each value the block its channels allow), so a compile for a target runs
+the pass again after it with `keep_layouts`: each conv keeps the layout it was given and
+re-chooses algorithm and tile among the candidates in that layout, measured or costed, so
+what `--explain` reports as chosen is what is built. A conv whose input already arrives in
+a stored layout is treated so too, and running the pipeline twice changes nothing.
 """
 
 from __future__ import annotations
 
+import enum
+import functools
+import os
 from collections.abc import Callable, Collection
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Protocol
@@ -34,24 +40,29 @@ from cnncompile.ops.fused import FusedConv, FusedConvAttrs, conv_attrs
 from cnncompile.ops.layout import LayoutTransform, LayoutTransformAttrs
 from cnncompile.ops.registry import attr_dict
 from cnncompile.passes.rewrite import RewriteLog
-from cnncompile.selection.candidates import Candidate, apply_candidate, candidates
-from cnncompile.selection.cost import Estimate, Machine, estimate
+from cnncompile.backends.tvm.plan import ConvPlan
+from cnncompile.selection.candidates import Candidate, apply_candidate, candidates, candidates_in, plan_of
+from cnncompile.selection.cost import Estimate, estimate
 
 if TYPE_CHECKING:
     from cnncompile.backends.tvm.target import TargetSpec
 
-COST_MODEL = "cost model"
-MEASURED = "measured"
 ALL = frozenset(ConvAlgorithm)
-# Algorithms that transform the weights at build time: they need the weights as constants.
-_WEIGHT_TRANSFORMS = (ConvAlgorithm.WINOGRAD_F2X3, ConvAlgorithm.WINOGRAD_F4X3, ConvAlgorithm.FFT)
+
+
+class ChoiceSource(enum.Enum):
+    """Where a choice's seconds come from."""
+
+    COST_MODEL = "cost model"
+    MEASURED = "measured"
+
+    def __str__(self) -> str:
+        return self.value
 
 
 class Measured(Protocol):
-    """A tuning cache's record of one workload (cnncompile.tuning.cache): the fastest candidate and every
-    candidate's measured seconds."""
+    """A tuning cache's record of one workload (cnncompile.tuning.cache): every candidate's measured seconds."""
 
-    best: Candidate
     results: dict[Candidate, float]
 
 
@@ -65,12 +76,12 @@ class Choice:
     node: str
     spec: ConvSpec
     chosen: Candidate
-    source: str
+    source: ChoiceSource
     alternatives: tuple[tuple[Candidate, float], ...]
     excluded: tuple[tuple[str, str], ...]  # (algorithm or candidate, why it was not considered)
 
     def as_dict(self) -> dict:
-        return {"node": self.node, "workload": str(self.spec), "chosen": str(self.chosen), "source": self.source,
+        return {"node": self.node, "workload": str(self.spec), "chosen": str(self.chosen), "source": self.source.value,
                 "alternatives": [{"candidate": str(c), "seconds": s} for c, s in self.alternatives],
                 "excluded": [{"what": what, "why": why} for what, why in self.excluded]}
 
@@ -82,27 +93,31 @@ class SelectionLog(RewriteLog):
     choices: list[Choice] = field(default_factory=list)
 
 
-def _offered(node: Node, spec: ConvSpec, target: TargetSpec) -> list[Candidate]:
-    """The candidates for `node`: all of them, or, once its input arrives in a stored layout (the
-    layouts were assigned before; see the module's docstring), each in the conv's own layout."""
+def _offered(node: Node, spec: ConvSpec, target: TargetSpec, keep_layouts: bool
+             ) -> tuple[list[Candidate], list[tuple[str, str]]]:
+    """The candidates for `node`, and those ruled out by its layout: all of them, or, with `keep_layouts`
+    or once its input arrives in a stored layout (the layouts were assigned before; see the module's
+    docstring), those in the conv's own layout, the others' defaults listed as ruled out."""
     offered = candidates(spec, target)
-    if storage(node.inputs[0].type) is None:
-        return offered
+    if not keep_layouts and storage(node.inputs[0].type) is None:
+        return offered, []
     keep = storage(node.outputs[0].type)
-    return list(dict.fromkeys(replace(c, layout=keep) for c in offered))
+    why = f"assign-layouts stores this conv's output as {keep or 'NCHW'}"
+    return candidates_in(keep, spec, target), [(str(c), why) for c in offered if c.layout != keep and not c.tile]
 
 
-def _why_not_here(node: Node, graph: Graph, c: Candidate) -> str | None:
-    """Why `node`'s surroundings rule `c` out: weights given at run time, or a layout it cannot read or write."""
+def _plan_here(node: Node, graph: Graph, spec: ConvSpec, c: Candidate, target: TargetSpec) -> ConvPlan | str:
+    """The kernel `c` builds for `node` where it stands (its input's layout, its weights constant or not),
+    or why `node`'s surroundings rule it out: a layout it cannot read or write, weights it cannot take."""
     x, w, y = node.inputs[0], node.inputs[1], node.outputs[0]
-    if not graph.is_constant(w) and (c.algorithm in _WEIGHT_TRANSFORMS or c.layout is not None or c.tile):
-        return "the weights arrive at run time: it packs or transforms them at build time"
-    return why_not_layout(c.algorithm, c.layout, x.type, y.type.shape)
+    reason = why_not_layout(c.algorithm, c.layout, x.type, y.type.shape)
+    return reason if reason is not None else plan_of(c, spec, target, storage(x.type), graph.is_constant(w))
 
 
 def choose(node: Node, graph: Graph, target: TargetSpec, lookup: Lookup | None = None,
-           algorithms: Collection[ConvAlgorithm] = ALL) -> Choice:
-    """The candidate `node` (a Conv or FusedConv of `graph`) should compute by on `target`, among `algorithms`.
+           algorithms: Collection[ConvAlgorithm] = ALL, keep_layouts: bool = False) -> Choice:
+    """The candidate `node` (a Conv or FusedConv of `graph`) should compute by on `target`, among `algorithms`
+    (with `keep_layouts`, in the layout its output has).
 
     `direct` applies to every conv, so leaving it out of `algorithms` never leaves a conv without one.
     """
@@ -111,28 +126,33 @@ def choose(node: Node, graph: Graph, target: TargetSpec, lookup: Lookup | None =
     excluded = [(a.value, reason) for a in ConvAlgorithm if (reason := why_not(a, spec)) is not None]
     excluded += [(a.value, "the pipeline leaves it out (option `algorithms`)") for a in ConvAlgorithm
                  if a not in algorithms and a is not ConvAlgorithm.DIRECT and why_not(a, spec) is None]
-    usable = []
-    for c in _offered(node, spec, target):
+    usable: dict[Candidate, ConvPlan] = {}
+    offered, elsewhere = _offered(node, spec, target, keep_layouts)
+    excluded += elsewhere
+    for c in offered:
         if c.algorithm not in algorithms and c.algorithm is not ConvAlgorithm.DIRECT:
             continue
-        reason = _why_not_here(node, graph, c)
-        if reason is None:
-            usable.append(c)
+        plan = _plan_here(node, graph, spec, c, target)
+        if isinstance(plan, str):
+            excluded.append((str(c), plan))
         else:
-            excluded.append((str(c), reason))
+            usable[c] = plan
     measured = lookup(spec) if lookup is not None else None
-    if measured is not None and measured.best in usable:
-        timed = sorted(((c, s) for c, s in measured.results.items() if c in usable), key=lambda cs: cs[1])
-        return Choice(node.name, spec, measured.best, MEASURED, tuple(timed), tuple(excluded))
-    estimates = ranked(usable, spec, target)
-    return Choice(node.name, spec, estimates[0].candidate, COST_MODEL,
+    timed = sorted(((c, s) for c, s in measured.results.items() if c in usable), key=lambda cs: cs[1]) \
+        if measured is not None else []
+    if timed:
+        return Choice(node.name, spec, timed[0][0], ChoiceSource.MEASURED, tuple(timed), tuple(excluded))
+    estimates = sorted((estimate(c, plan, target) for c, plan in usable.items()), key=lambda e: e.seconds)
+    return Choice(node.name, spec, estimates[0].candidate, ChoiceSource.COST_MODEL,
                   tuple((e.candidate, e.seconds) for e in estimates), tuple(excluded))
 
 
-def ranked(usable: Collection[Candidate], spec: ConvSpec, target: TargetSpec) -> list[Estimate]:
-    """The cost model's estimates of the `usable` candidates for the workload, cheapest first."""
-    machine = Machine.of(target)
-    return sorted((estimate(c, spec, machine) for c in usable), key=lambda e: e.seconds)
+def ranked(offered: Collection[Candidate], spec: ConvSpec, target: TargetSpec) -> list[Estimate]:
+    """The cost model's estimates of the `offered` candidates for the workload (X in each candidate's layout,
+    constant weights, as tuning measures them), cheapest first."""
+    plans = {c: plan_of(c, spec, target) for c in offered}
+    return sorted((estimate(c, plan, target) for c, plan in plans.items() if not isinstance(plan, str)),
+                  key=lambda e: e.seconds)
 
 
 def _fused(node: Node, graph: Graph, candidate: Candidate) -> tuple[list[Value], FusedConvAttrs]:
@@ -171,15 +191,17 @@ def _rewritten(node: Node, graph: Graph, candidate: Candidate) -> list[Node]:
 
 
 def select_conv_algorithms(graph: Graph, target: TargetSpec, lookup: Lookup | None = None,
-                           algorithms: Collection[ConvAlgorithm] = ALL) -> tuple[Graph, SelectionLog]:
-    """Rewrite `graph` in place: every conv a FusedConv computing by its chosen candidate."""
+                           algorithms: Collection[ConvAlgorithm] = ALL,
+                           keep_layouts: bool = False) -> tuple[Graph, SelectionLog]:
+    """Rewrite `graph` in place: every conv a FusedConv computing by its chosen candidate (with
+    `keep_layouts`, the best in the layout each conv's output has: after assign-layouts)."""
     log = SelectionLog()
     nodes: list[Node] = []
     for node in graph.nodes:
         if node.op not in (Conv, FusedConv):
             nodes.append(node)
             continue
-        choice = choose(node, graph, target, lookup, algorithms)
+        choice = choose(node, graph, target, lookup, algorithms, keep_layouts)
         log.choices.append(choice)
         rewritten = _rewritten(node, graph, choice.chosen)
         if node.op is Conv or len(rewritten) > 1 or rewritten[0].attrs != node.attrs:
@@ -190,8 +212,17 @@ def select_conv_algorithms(graph: Graph, target: TargetSpec, lookup: Lookup | No
 
 
 def cache_lookup(path: str, target: TargetSpec) -> Lookup:
-    """The measured record of a workload on `target` in the tuning cache at `path` (cnncompile.tuning.cache)."""
+    """The measured record of a workload on `target` in the tuning cache at `path` (cnncompile.tuning.cache).
+
+    The passes of one pipeline that read the same file share one cache, which re-reads the file when it
+    changes and reports a damaged one once.
+    """
+    cache = _opened(os.path.abspath(path))
+    return lambda spec: cache.lookup(spec, target)
+
+
+@functools.cache
+def _opened(path: str):
     from cnncompile.tuning.cache import TuningCache
 
-    cache = TuningCache(path)
-    return lambda spec: cache.lookup(spec, target)
+    return TuningCache(path)

@@ -46,6 +46,16 @@ def test_every_candidate_applies_and_every_applicable_algorithm_has_one(spec, ta
             assert c.layout.kind is LayoutKind.NCHWC and rows == 1
             assert (spec.out_channels // c.layout.block) % vectors == 0 and count % cols == 0
             assert vectors * cols + vectors + SPARE_REGISTERS <= registers(target.vector_lanes)
+        elif c.tile and c.layout is not None:
+            # a stored conv's vectors are of its channel loop's width (the block, or all NHWC channels); a
+            # one-row tile runs along the flattened image, any width that fits in it
+            vectors, rows, cols = c.tile
+            inner = spec.out_channels if c.layout.kind is LayoutKind.NHWC else c.layout.block
+            width = max(d for d in range(1, min(inner, target.vector_lanes) + 1) if inner % d == 0)
+            assert spec.out_channels % (vectors * width) == 0
+            pixels = spec.out[-1] * (spec.out[-2] if len(spec.out) > 1 else 1)
+            assert cols <= pixels if rows == 1 else spec.out[-1] % cols == 0 and spec.out[-2] % rows == 0
+            assert vectors * rows * cols + vectors + 1 <= registers(target.vector_lanes)
         elif c.tile:
             vectors, rows, cols = c.tile
             assert spec.out_channels % (vectors * target.vector_lanes) == 0

@@ -1,10 +1,11 @@
 """The contract between lowerings and schedules: what one IR node becomes in TE.
 
 A lowering turns one node into TE tensors (`Kernel`); the kernel's `kind` picks the
-schedule template that the target applies to its PrimFunc. Names of the TE stages are
-part of the contract: a CONV kernel's reduction stage is named `CONV_STAGE`, a GEMM's
+schedule template that the target applies to its PrimFunc, and for a conv the kind is
+CONV and its plan's `Template` (backends/tvm/plan.py) picks the template. Names of the TE
+stages are part of the contract: a conv's reduction stage is named `CONV_STAGE`, a GEMM's
 `GEMM_STAGE`, a POOL's `POOL_STAGE`, so schedules find their anchor without guessing.
-The convolution algorithms (lowering/conv_algorithms.py) add their own stages: the
+The convolution algorithms (lowering/conv_algorithms/) add their own stages: the
 materialized `IM2COL_STAGE`, Winograd's input and output transforms (two passes each:
 `<stage>_rows`, then the stage itself), the FFT's one-axis DFTs (`DFT_STAGE` and
 `IDFT_STAGE` numbered in order) around the `SPECTRUM_STAGE` product.
@@ -20,11 +21,14 @@ from typing import Any
 import numpy as np
 from tvm import te
 
+from cnncompile.backends.tvm.plan import ConvPlan
+from cnncompile.backends.tvm.target import TargetSpec
 from cnncompile.backends.tvm.tiling import ConvTile
 from cnncompile.ir.types import TensorType
 
 Repack = Callable[[np.ndarray], np.ndarray]
 
+PAD_STAGE = "pad"
 CONV_STAGE = "conv"
 GEMM_STAGE = "gemm"
 POOL_STAGE = "pool"
@@ -35,20 +39,17 @@ WINOGRAD_CROP_STAGE = "winograd_crop"
 DFT_STAGE = "dft"
 IDFT_STAGE = "idft"
 SPECTRUM_STAGE = "spectrum"
+W_PACK_STAGE = "w_pack"    # weights given at run time, packed by the kernel itself
+DILATE_STAGE = "dilate"    # ConvTranspose's input with zeros between pixels
+W_FLIP_STAGE = "w_flip"    # ConvTranspose's weights, flipped and transposed
 
 
 class KernelKind(enum.Enum):
-    """Which schedule template a kernel needs."""
+    """Which family of schedule templates a kernel needs; a conv's template is its plan's."""
 
-    CONV = "conv"            # a direct convolution: one reduction over (channels, window) + optional epilogue
-    CONV_BLOCKED = "conv_blocked"  # CONV with weights packed in blocks of output channels (CPU)
-    CONV_LAYOUT = "conv_layout"    # CONV whose output is stored NCHWc or NHWC: output channels innermost
+    CONV = "conv"            # a convolution built from its plan: the plan's Template picks the schedule
     GEMM = "gemm"            # a (batched) matrix product
     GEMM_BLOCKED = "gemm_blocked"  # GEMM with B packed in blocks of output columns (CPU)
-    CONV_GEMM = "conv_gemm"  # a conv as one GEMM per group over (output channels x pixels), im2col or 1x1
-    WINOGRAD = "winograd"    # Winograd F(m, 3): input transform, a GEMM per transform point, output transform
-    WINOGRAD_NCHWC = "winograd_nchwc"  # WINOGRAD with channel blocks innermost in every stage (NCHWc X and Y)
-    FFT = "fft"              # DFTs per axis, a complex product with the kernel's spectrum, inverse DFTs
     POOL = "pool"            # a reduction over a small spatial window
     REDUCE = "reduce"        # reductions along axes (softmax, means, normalizations)
     INJECTIVE = "injective"  # every output element from a few input elements: elementwise, data movement
@@ -56,11 +57,11 @@ class KernelKind(enum.Enum):
 
 @dataclass(frozen=True)
 class Call:
-    """What a lowering sees of its node: TE placeholders for the inputs, attrs, and the types.
+    """What a lowering sees of its node: TE placeholders for the inputs, attrs, the types and the target.
 
-    `constant[i]` says whether input i is a graph constant (known at build time), and
-    `lanes` is the SIMD width when the target is a CPU (None for GPUs): together they let
-    a lowering store constant weights in the layout its CPU schedule vectorizes best.
+    `constant[i]` says whether input i is a graph constant (known at build time): with the
+    target it lets a lowering store constant weights in the layout its CPU schedule
+    vectorizes best.
     """
 
     inputs: tuple[te.Tensor, ...]
@@ -68,7 +69,12 @@ class Call:
     in_types: tuple[TensorType, ...]
     out_types: tuple[TensorType, ...]
     constant: tuple[bool, ...]
-    lanes: int | None
+    target: TargetSpec
+
+    @property
+    def lanes(self) -> int | None:
+        """The SIMD width when the target is a CPU, None for GPUs."""
+        return None if self.target.is_gpu else self.target.vector_lanes
 
 
 @dataclass
@@ -76,7 +82,7 @@ class Kernel:
     """One node in TE: its outputs, its schedule kind, and tables known at build time.
 
     Blocked kinds carry the register `tile` their weights were packed for, which their
-    schedule must use.
+    schedule must use; a conv carries its `plan` (and the plan's tile).
 
     `tables` are extra placeholders bound to arrays that depend only on the node's
     attributes and types (pooling divisors, Resize's source indices): computing them in
@@ -89,6 +95,7 @@ class Kernel:
     tables: list[tuple[te.Tensor, np.ndarray]] = field(default_factory=list)
     repacked: dict[int, tuple[te.Tensor, Repack]] = field(default_factory=dict)
     tile: ConvTile | None = None
+    plan: ConvPlan | None = None
 
     def table(self, array: np.ndarray, name: str) -> te.Tensor:
         placeholder = te.placeholder(array.shape, str(array.dtype), name=name)

@@ -23,6 +23,7 @@ from tvm import relax, te, tirx
 from cnncompile.backends.tvm.kernel import Kernel, Repack
 from cnncompile.backends.tvm.lowering import check_lowerable, lower_node
 from cnncompile.backends.tvm.lowering.layouts import physical_shape
+from cnncompile.backends.tvm.plan import ConvPlan
 from cnncompile.backends.tvm.schedule import schedule
 from cnncompile.backends.tvm.target import TargetSpec
 from cnncompile.errors import CnnCompileError
@@ -33,8 +34,9 @@ from cnncompile.ir.types import TensorType
 @dataclass(frozen=True)
 class NodeKernel:
     """Where one node's code lives in the built module: its PrimFunc's symbol, bound tables, the
-    node's operand and result types (whose layouts say how the kernel stores them), and the
-    inputs it takes repacked (by input index), to call it alone on logical arrays."""
+    node's operand and result types (whose layouts say how the kernel stores them), the
+    inputs it takes repacked (by input index), to call it alone on logical arrays, and, for a
+    conv, the plan it was built from (what `--explain` reports as built)."""
 
     node: str
     symbol: str
@@ -42,6 +44,7 @@ class NodeKernel:
     inputs: tuple[TensorType, ...]
     outputs: tuple[TensorType, ...]
     repacks: tuple[tuple[int, Repack], ...] = ()
+    plan: ConvPlan | None = None
 
     def arguments(self, inputs: list[np.ndarray]) -> list[np.ndarray]:
         """The kernel's array arguments (before its outputs) for the node's logical input arrays: each
@@ -99,19 +102,19 @@ class _Built:
     symbol: str
     tables: tuple[np.ndarray, ...]
     repacks: tuple[tuple[int, Repack], ...]
+    plan: ConvPlan | None
 
 
 def build_primfunc(node: Node, constant: tuple[bool, ...], target: TargetSpec,
                    symbol: str) -> tuple[tirx.PrimFunc, Kernel]:
     """The node's scheduled PrimFunc (parameters: inputs, tables, outputs) and the kernel it came from."""
-    lanes = None if target.is_gpu else target.vector_lanes
     try:
-        params, kernel = lower_node(node, constant, lanes)
+        params, kernel = lower_node(node, constant, target)
     except CnnCompileError as err:
         raise type(err)(f"lowering node '{node.name}' ({node.op.name}) failed: {err}") from err
     func = te.create_prim_func([*params, *(t for t, _ in kernel.tables), *kernel.outputs])
     try:
-        func = schedule(func, kernel.kind, target, kernel.tile)
+        func = schedule(func, kernel, target)
     except (RuntimeError, tvm.s_tir.ScheduleError, CnnCompileError) as err:
         raise CnnCompileError(f"scheduling node '{node.name}' ({node.op.name}) for {target} failed: "
                               f"{str(err).strip().splitlines()[-1]}") from err
@@ -135,7 +138,7 @@ def lower_graph(graph: Graph, target: TargetSpec, progress: Callable[[int, int],
                     functions[key] = _add_kernel(bb, node, constant, target, f"{node.op.name.lower()}_{len(functions)}")
                 built = functions[key]
                 kernels.append(NodeKernel(node.name, built.symbol, built.tables, tuple(v.type for v in node.inputs),
-                                          tuple(v.type for v in node.outputs), built.repacks))
+                                          tuple(v.type for v in node.outputs), built.repacks, built.plan))
                 _emit_call(bb, graph, env, node, built)
                 if progress is not None:
                     progress(index + 1, len(graph.nodes))
@@ -148,7 +151,7 @@ def _add_kernel(bb: relax.BlockBuilder, node: Node, constant: tuple[bool, ...], 
                 symbol: str) -> _Built:
     func, kernel = build_primfunc(node, constant, target, symbol)
     repacks = tuple((i, transform) for i, (_, transform) in kernel.repacked.items())
-    return _Built(bb.add_func(func, symbol), symbol, tuple(a for _, a in kernel.tables), repacks)
+    return _Built(bb.add_func(func, symbol), symbol, tuple(a for _, a in kernel.tables), repacks, kernel.plan)
 
 
 def _emit_call(bb: relax.BlockBuilder, graph: Graph, env: dict[Value, relax.Expr], node: Node, built: _Built) -> None:

@@ -13,7 +13,7 @@ import cnncompile
 from cnncompile.algorithms.applicability import ConvAlgorithm, ConvSpec
 from cnncompile.backends.tvm.build import build_module
 from cnncompile.backends.tvm.compiled import CompiledModel, Provenance
-from cnncompile.backends.tvm.kernel import KernelKind
+from cnncompile.backends.tvm.plan import Template
 from cnncompile.backends.tvm.lowering import lower_node
 from cnncompile.backends.tvm.module import lower_graph
 from cnncompile.backends.tvm.runtime import Signature
@@ -195,9 +195,9 @@ def test_conv_in_a_layout_runs_the_layout_template_with_the_heuristic_or_the_giv
     def kernel(tile):
         graph = conv_graph(nchwc(8), nchwc(8), 16, 32, 8, 3, {"pads": (1, 1, 1, 1)}, False, tile=tile)
         conv = next(n for n in graph.nodes if n.op.name == "FusedConv")
-        return lower_node(conv, tuple(graph.is_constant(v) for v in conv.inputs), LLVM.vector_lanes)[1]
+        return lower_node(conv, tuple(graph.is_constant(v) for v in conv.inputs), LLVM)[1]
 
-    assert kernel(()).kind is KernelKind.CONV_LAYOUT and kernel(()).tile is not None
+    assert kernel(()).plan.template is Template.DIRECT_STORED and kernel(()).tile is not None
     assert kernel((4, 2, 1)).tile == ConvTile(4, 2, 1)
     assert_matches_reference(conv_graph(nchwc(8), nchwc(8), 16, 32, 8, 3, {"pads": (1, 1, 1, 1)}, True,
                                         tile=(2, 4, 2)))
@@ -229,7 +229,7 @@ def test_a_one_row_tile_wraps_rows_and_may_overhang_the_output(case):
     _, *spec, tile = case
     graph = conv_graph(*spec, tile=tile, name=case[0])
     conv = next(n for n in graph.nodes if n.op.name == "FusedConv")
-    _, kernel = lower_node(conv, tuple(graph.is_constant(v) for v in conv.inputs), LLVM.vector_lanes)
+    _, kernel = lower_node(conv, tuple(graph.is_constant(v) for v in conv.inputs), LLVM)
     pixels = int(np.prod(conv.outputs[0].type.shape[2:]))
     stage = next(t for t in kernel.outputs[0].op.input_tensors if t.op.name == "conv")
     axis = 1 if conv.attrs.layout == NHWC else 2

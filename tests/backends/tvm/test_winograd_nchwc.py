@@ -18,7 +18,7 @@ import cnncompile
 from cnncompile.algorithms.applicability import ConvAlgorithm
 from cnncompile.backends.tvm.build import build_module
 from cnncompile.backends.tvm.compiled import CompiledModel, Provenance
-from cnncompile.backends.tvm.kernel import KernelKind
+from cnncompile.backends.tvm.plan import Template
 from cnncompile.backends.tvm.lowering import lower_node
 from cnncompile.backends.tvm.module import build_primfunc, lower_graph
 from cnncompile.backends.tvm.runtime import Signature
@@ -127,13 +127,13 @@ RESNET_LIKE = Case(1, 16, 32, 8, 8, (1, 1, 1, 1), nchwc(8), nchwc(8), True, Acti
 
 def kernel_of(graph: Graph):
     conv = next(n for n in graph.nodes if n.op.name == "FusedConv")
-    return lower_node(conv, tuple(graph.is_constant(v) for v in conv.inputs), LLVM.vector_lanes)[1]
+    return lower_node(conv, tuple(graph.is_constant(v) for v in conv.inputs), LLVM)[1]
 
 
 @pytest.mark.parametrize("algorithm", WINOGRAD, ids=lambda a: a.value)
 def test_blocked_winograd_is_its_own_kernel_with_a_gemm_tile(algorithm):
     kernel = kernel_of(graph_of(RESNET_LIKE, algorithm))
-    assert kernel.kind is KernelKind.WINOGRAD_NCHWC
+    assert kernel.plan.template is Template.WINOGRAD_BLOCKED
     # (vectors of output channel blocks, 1, Winograd tiles): 4 output blocks, (8 / m)^2 tiles
     tiles = (8 // (2 if algorithm is ConvAlgorithm.WINOGRAD_F2X3 else 4)) ** 2
     assert kernel.tile.rows == 1 and 4 % kernel.tile.vectors == 0 and tiles % kernel.tile.cols == 0
@@ -144,7 +144,7 @@ def test_a_tuned_gemm_tile_is_honoured_and_a_wrong_one_is_an_error():
     assert kernel_of(graph_of(RESNET_LIKE, algorithm, tile=(1, 1, 8))).tile == ConvTile(1, 1, 8)
     # 3 blocks do not divide 4; 2 x 8 accumulators, 2 weight vectors and 2 spare exceed 16 registers
     for wrong in ((3, 1, 8), (2, 1, 8)):
-        with pytest.raises(CnnCompileError, match="does not fit this Winograd GEMM"):
+        with pytest.raises(CnnCompileError, match="does not fit this conv.s winograd_blocked kernel: this Winograd GEMM takes"):
             kernel_of(graph_of(RESNET_LIKE, algorithm, tile=wrong))
 
 

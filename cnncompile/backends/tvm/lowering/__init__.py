@@ -14,6 +14,7 @@ from types import MappingProxyType
 from tvm import te
 
 from cnncompile.backends.tvm.kernel import Call, Kernel, Lowering, placeholders
+from cnncompile.backends.tvm.target import TargetSpec
 from cnncompile.backends.tvm.lowering import conv, elementwise, layouts, linalg, norm, pool, reduce, resize, tensor
 from cnncompile.errors import UnsupportedError
 from cnncompile.ir.graph import Graph, Node
@@ -25,14 +26,14 @@ LOWERINGS: Mapping[OpDef, Lowering] = MappingProxyType({
 })
 
 
-def lower_node(node: Node, constant: tuple[bool, ...], lanes: int | None) -> tuple[list[te.Tensor], Kernel]:
+def lower_node(node: Node, constant: tuple[bool, ...], target: TargetSpec) -> tuple[list[te.Tensor], Kernel]:
     """The kernel's parameters for the node's inputs (in input order) and the kernel built on them.
 
     A parameter is the input's placeholder, or the repacked placeholder the lowering asked
     for in its place.
     """
     call = Call(placeholders([v.type for v in node.inputs]), node.attrs, tuple(v.type for v in node.inputs),
-                tuple(v.type for v in node.outputs), constant, lanes)
+                tuple(v.type for v in node.outputs), constant, target)
     kernel = LOWERINGS[node.op].build(call)
     params = [kernel.repacked[i][0] if i in kernel.repacked else t for i, t in enumerate(call.inputs)]
     return params, kernel

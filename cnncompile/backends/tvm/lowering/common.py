@@ -1,4 +1,4 @@
-"""Small TE helpers every lowering family shares: broadcasting, constants, padding."""
+"""Small TE helpers every lowering family shares: broadcasting, constants (padding: layouts.pad_spatial)."""
 
 from __future__ import annotations
 
@@ -42,19 +42,3 @@ def elementwise(shape: Sequence[int], inputs: Sequence[te.Tensor], combine: Call
                 name: str) -> te.Tensor:
     """out[i] = combine(*(each input broadcast to `shape`)[i])."""
     return te.compute(tuple(shape), lambda *i: combine(*(broadcast_read(t, i) for t in inputs)), name=name)
-
-
-def zero_padded(x: te.Tensor, begin: Sequence[int], end: Sequence[int], fill: tirx.Expr,
-                name: str = "pad") -> te.Tensor:
-    """x (N, C, *spatial) padded with `fill` on its spatial dims; x itself when nothing is padded."""
-    if not any(begin) and not any(end):
-        return x
-    shape = shape_of(x)
-    spatial = shape[2:]
-    padded = (*shape[:2], *(n + b + e for n, b, e in zip(spatial, begin, end)))
-
-    def read(n, c, *pos):
-        inside = tirx.all(*(tirx.all(p >= b, p < b + size) for p, b, size in zip(pos, begin, spatial)))
-        return tirx.if_then_else(inside, x[(n, c, *(p - b for p, b in zip(pos, begin)))], fill)
-
-    return te.compute(padded, read, name=name)

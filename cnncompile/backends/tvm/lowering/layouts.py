@@ -15,7 +15,7 @@ from collections.abc import Sequence
 
 from tvm import te, tirx
 
-from cnncompile.backends.tvm.kernel import Call, Kernel, KernelKind, Lowering, shape_of
+from cnncompile.backends.tvm.kernel import PAD_STAGE, Call, Kernel, KernelKind, Lowering, shape_of
 from cnncompile.ir.types import Layout, LayoutKind, TensorType
 from cnncompile.ops.layout import LayoutTransform
 from cnncompile.ops.registry import OpDef
@@ -62,7 +62,7 @@ def channel_axis(layout: Layout | None) -> int:
 
 
 def pad_spatial(x: te.Tensor, layout: Layout | None, begin: Sequence[int], end: Sequence[int], fill: tirx.Expr,
-                name: str = "pad") -> te.Tensor:
+                name: str = PAD_STAGE) -> te.Tensor:
     """x (stored in `layout`) padded with `fill` on its spatial axes; x itself when nothing is padded."""
     if not any(begin) and not any(end):
         return x

@@ -1,19 +1,20 @@
-"""CPU schedule templates, one per kernel kind.
+"""CPU schedule templates, one per conv plan template (backends/tvm/plan.py) and per other kernel kind.
 
 Convolutions and matrix products keep a register tile of accumulators with the reduction
 loops outside it, in a local buffer LLVM promotes to registers; the epilogue (bias,
 residual, activation) runs on the tile right after the reduction, before anything is
 stored, and the tiles run in parallel.
 
-    CONV_BLOCKED / GEMM_BLOCKED  vectors of output channels (columns) x a few output pixels
-                                 (rows): per reduction step, contiguous weight loads and
-                                 broadcast inputs (tiling.py sizes the tile)
-    CONV                         per output channel, rows x one vector of output columns
-                                 (depthwise, odd groups, run-time weights)
-    GEMM                         rows x one vector of output columns
-    POOL                         window loops outside the innermost output loop, which vectorizes
-    CONV_GEMM, WINOGRAD, FFT     the conv algorithms' kernels: cpu_algorithms.py
-    REDUCE, INJECTIVE            inline what TIR allows, then parallel + vectorized loops
+    DIRECT_BLOCKED / GEMM_BLOCKED  vectors of output channels (columns) x a few output pixels
+                                   (rows): per reduction step, contiguous weight loads and
+                                   broadcast inputs (the plan's tile)
+    DIRECT                         per output channel, rows x one vector of output columns
+                                   (depthwise, odd groups, run-time weights)
+    DIRECT_STORED                  convs stored NCHWc or NHWC: cpu_layouts.py
+    GEMM (kind)                    rows x one vector of output columns
+    POOL                           window loops outside the innermost output loop, which vectorizes
+    GEMM, WINOGRAD(_BLOCKED), FFT  the conv algorithms' kernels: cpu_algorithms.py
+    REDUCE, INJECTIVE              inline what TIR allows, then parallel + vectorized loops
 """
 
 from __future__ import annotations
@@ -28,9 +29,10 @@ from tvm.s_tir import Schedule
 from tvm.s_tir.schedule import LoopRV, SBlockRV
 
 from cnncompile.backends.tvm.kernel import (
-    CONV_STAGE, GEMM_STAGE, IM2COL_STAGE, POOL_STAGE, SPECTRUM_STAGE, WINOGRAD_CROP_STAGE, WINOGRAD_INPUT_STAGE,
-    WINOGRAD_OUTPUT_STAGE, KernelKind,
+    CONV_STAGE, DILATE_STAGE, GEMM_STAGE, IM2COL_STAGE, PAD_STAGE, POOL_STAGE, SPECTRUM_STAGE, W_PACK_STAGE,
+    WINOGRAD_CROP_STAGE, WINOGRAD_INPUT_STAGE, WINOGRAD_OUTPUT_STAGE, KernelKind,
 )
+from cnncompile.backends.tvm.plan import Template as ConvTemplate
 from cnncompile.backends.tvm.tiling import ConvTile
 from cnncompile.backends.tvm.schedule.cpu_common import (
     MIN_PARALLEL_WORK, accumulate_in_registers, blocks, extent, inline_injective, is_reduction, largest_divisor,
@@ -191,7 +193,7 @@ def _first_pooled_axis(sch: Schedule, block: SBlockRV) -> int:
     """The output axis of the first windowed dim: the first index of the padded input that moves with the window."""
     stage = sch.get(block)
     window = {iv.var for iv in stage.iter_vars if iv.iter_type == tirx.IterVar.CommReduce}
-    (region,) = (r for r in stage.reads if r.source.name == "pad")
+    (region,) = (r for r in stage.reads if r.source.name == PAD_STAGE)
     return next(i for i, r in enumerate(region.region) if window & set(undefined_vars(r.min)))
 
 
@@ -209,26 +211,29 @@ class Template:
     owns: frozenset[str] = frozenset()
 
 
-TEMPLATES = {
-    KernelKind.CONV: Template(CONV_STAGE, _conv, finishes=True, materialize=frozenset({"pad", "dilate"})),
-    KernelKind.CONV_BLOCKED: Template(CONV_STAGE, _conv_blocked, finishes=True, materialize=frozenset({"pad"})),
-    KernelKind.CONV_LAYOUT: Template(CONV_STAGE, conv_layout, finishes=True, materialize=frozenset({"pad", "w_pack"})),
+TEMPLATES: dict[KernelKind | ConvTemplate, Template] = {
+    ConvTemplate.DIRECT: Template(CONV_STAGE, _conv, finishes=True, materialize=frozenset({PAD_STAGE, DILATE_STAGE})),
+    ConvTemplate.DIRECT_BLOCKED: Template(CONV_STAGE, _conv_blocked, finishes=True, materialize=frozenset({PAD_STAGE})),
+    ConvTemplate.DIRECT_STORED: Template(CONV_STAGE, conv_layout, finishes=True,
+                                         materialize=frozenset({PAD_STAGE, W_PACK_STAGE})),
     KernelKind.GEMM: Template(GEMM_STAGE, _gemm, finishes=True),
     KernelKind.GEMM_BLOCKED: Template(GEMM_STAGE, _gemm_blocked, finishes=True),
-    KernelKind.POOL: Template(POOL_STAGE, _pool, finishes=False, materialize=frozenset({"pad"})),
-    KernelKind.CONV_GEMM: Template(GEMM_STAGE, register_tile, finishes=False, materialize=frozenset({IM2COL_STAGE})),
-    KernelKind.WINOGRAD: Template(GEMM_STAGE, winograd, finishes=False, materialize=frozenset({"pad"}),
-                                  all_reductions=True),
-    KernelKind.WINOGRAD_NCHWC: Template(GEMM_STAGE, winograd_nchwc, finishes=False,
-                                        materialize=frozenset({"pad", WINOGRAD_CROP_STAGE}),
-                                        owns=frozenset({f"{WINOGRAD_INPUT_STAGE}_rows", WINOGRAD_INPUT_STAGE,
-                                                        f"{WINOGRAD_OUTPUT_STAGE}_rows", WINOGRAD_OUTPUT_STAGE,
-                                                        WINOGRAD_CROP_STAGE})),
-    KernelKind.FFT: Template(SPECTRUM_STAGE, fft, finishes=False, materialize=frozenset({"pad"}), all_reductions=True),
+    KernelKind.POOL: Template(POOL_STAGE, _pool, finishes=False, materialize=frozenset({PAD_STAGE})),
+    ConvTemplate.GEMM: Template(GEMM_STAGE, register_tile, finishes=False, materialize=frozenset({IM2COL_STAGE})),
+    ConvTemplate.WINOGRAD: Template(GEMM_STAGE, winograd, finishes=False, materialize=frozenset({PAD_STAGE}),
+                                    all_reductions=True),
+    ConvTemplate.WINOGRAD_BLOCKED: Template(GEMM_STAGE, winograd_nchwc, finishes=False,
+                                            materialize=frozenset({PAD_STAGE, WINOGRAD_CROP_STAGE}),
+                                            owns=frozenset({f"{WINOGRAD_INPUT_STAGE}_rows", WINOGRAD_INPUT_STAGE,
+                                                            f"{WINOGRAD_OUTPUT_STAGE}_rows", WINOGRAD_OUTPUT_STAGE,
+                                                            WINOGRAD_CROP_STAGE})),
+    ConvTemplate.FFT: Template(SPECTRUM_STAGE, fft, finishes=False, materialize=frozenset({PAD_STAGE}),
+                               all_reductions=True),
 }
 
 
-def schedule_cpu(func: tirx.PrimFunc, kind: KernelKind, lanes: int, tile: ConvTile | None) -> tirx.PrimFunc:
+def schedule_cpu(func: tirx.PrimFunc, kind: KernelKind | ConvTemplate, lanes: int,
+                 tile: ConvTile | None) -> tirx.PrimFunc:
     """Inline what can be, apply the kind's template to its anchor, and the generic schedule to the rest."""
     sch = Schedule(func)
     template = TEMPLATES.get(kind)

@@ -1,17 +1,17 @@
-"""CPU templates of the conv algorithms' kernels (lowering/conv_algorithms.py).
+"""CPU templates of the conv algorithms' kernels (lowering/conv_algorithms/), by plan template.
 
 Their reductions are all GEMM-shaped: spatial loops (..., rows, columns) with the
 columns contiguous in memory, and one or two reduction loops. `register_tile` gives each
 a tile of (rows x a few vectors of columns) accumulators with the reductions outside
 it, in parallel over tiles:
 
-    CONV_GEMM   the GEMM (output channels x pixels); the epilogue is a pass of its own, since
+    GEMM        the GEMM (output channels x pixels); the epilogue is a pass of its own, since
                 a tile of flattened pixels is no rectangle of the output it could be
                 placed in
     WINOGRAD    the GEMM per transform point as above; each transform's two passes fused
                 per (channel, vector of tiles), unrolled over the tile's points so the
                 matrices fold to immediates, and vectorized over tiles
-    WINOGRAD_NCHWC  the GEMM per transform point as the direct NCHWc conv's register tile
+    WINOGRAD_BLOCKED  the GEMM per transform point as the direct NCHWc conv's register tile
                 (vectors of output channels x Winograd tiles); each transform's two passes
                 per (channel block, tile), unrolled over the points, vectorized over the block
     FFT         every DFT stage and the spectrum product (rows: the real/imaginary part)
@@ -34,8 +34,9 @@ from cnncompile.backends.tvm.tiling import ConvTile, conv_tile
 
 
 def _tile_shape(rows: int, columns: int, lanes: int, tile: ConvTile | None) -> tuple[int, int]:
-    """(rows, columns) per tile: `tile` when given (vectors of columns x tile.cols rows), else the register
-    tile tiling.py ranks best, else one vector's worth of columns (a divisor when they do not fill one)."""
+    """(rows, columns) per tile: `tile` when given (the plan's: vectors of columns x tile.cols rows), else
+    the register tile tiling.py ranks best (the FFT's stages), else one vector's worth of columns (a divisor
+    when they do not fill one)."""
     tile = tile or conv_tile(columns, 1, rows, lanes)
     if tile is not None:
         return tile.cols, tile.vectors * lanes
@@ -99,8 +100,8 @@ def _winograd_transform(sch: Schedule, first: SBlockRV, second: SBlockRV, lanes:
 
 
 def winograd(sch: Schedule, block: SBlockRV, lanes: int, tile: ConvTile | None) -> None:
-    """`block` is the GEMM (xi, nu, o, t | c); the transforms around it are scheduled here too."""
-    register_tile(sch, block, lanes)
+    """`block` is the GEMM (xi, nu, o, t | c), tiled by the plan; the transforms around it are scheduled here too."""
+    register_tile(sch, block, lanes, tile)
     for stage in (WINOGRAD_INPUT_STAGE, WINOGRAD_OUTPUT_STAGE):
         _winograd_transform(sch, sch.get_sblock(f"{stage}_rows"), sch.get_sblock(stage), lanes)
 

@@ -14,6 +14,7 @@ from tvm import tirx
 from tvm.s_tir import Schedule, ScheduleError
 from tvm.s_tir.schedule import LoopRV, SBlockRV
 
+from cnncompile.backends.tvm.kernel import PAD_STAGE
 from cnncompile.backends.tvm.tiling import registers
 
 # Fewer output elements than this run on one thread: a parallel launch costs a few microseconds.
@@ -72,7 +73,7 @@ def largest_divisor(n: int, limit: int) -> int:
 
 def padding(sch: Schedule, block: SBlockRV) -> SBlockRV | None:
     """The block's materialized `pad` producer, if its input is padded."""
-    return next((p for p in sch.get_producers(block) if sch.get(p).name_hint == "pad"), None)
+    return next((p for p in sch.get_producers(block) if sch.get(p).name_hint == PAD_STAGE), None)
 
 
 def vector_factor(length: int, lanes: int) -> int:

@@ -1,4 +1,4 @@
-"""The CPU template of convolutions stored in a layout (KernelKind.CONV_LAYOUT, lowering/conv_layouts.py).
+"""The CPU template of convolutions stored in a layout (Template.DIRECT_STORED, lowering/conv_algorithms/direct.py).
 
 The conv stage's loops are (n, oo, oh, ow, oi | reduction) in NCHWc and (n, oh, ow, o |
 reduction) in NHWC: the output channels are the innermost loop and the innermost axis of

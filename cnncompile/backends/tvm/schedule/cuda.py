@@ -17,6 +17,7 @@ from tvm.s_tir import dlight as dl
 from tvm.s_tir import transform as st
 
 from cnncompile.backends.tvm.kernel import KernelKind
+from cnncompile.backends.tvm.plan import Template
 from cnncompile.errors import CnnCompileError
 
 # sm_80 / sm_90 limits a kernel must respect.
@@ -33,21 +34,21 @@ GPU_LIMITS = {
 # The PrimFunc attribute naming the dlight rule that scheduled it, for tests and reports.
 RULE_ATTR = "cnncompile.schedule_rule"
 
-_RULES = {
-    KernelKind.CONV: (dl.gpu.Matmul(), dl.gpu.GeneralReduction(), dl.gpu.Fallback()),
-    KernelKind.CONV_LAYOUT: (dl.gpu.Matmul(), dl.gpu.GeneralReduction(), dl.gpu.Fallback()),
+_RULES: dict[KernelKind | Template, tuple] = {
+    Template.DIRECT: (dl.gpu.Matmul(), dl.gpu.GeneralReduction(), dl.gpu.Fallback()),
+    Template.DIRECT_STORED: (dl.gpu.Matmul(), dl.gpu.GeneralReduction(), dl.gpu.Fallback()),
     KernelKind.GEMM: (dl.gpu.Matmul(), dl.gpu.GEMV(), dl.gpu.Reduction(), dl.gpu.Fallback()),
-    KernelKind.CONV_GEMM: (dl.gpu.Matmul(), dl.gpu.Fallback()),
-    KernelKind.WINOGRAD: (dl.gpu.Fallback(),),
-    KernelKind.FFT: (dl.gpu.Fallback(),),
+    Template.GEMM: (dl.gpu.Matmul(), dl.gpu.Fallback()),
+    Template.WINOGRAD: (dl.gpu.Fallback(),),
+    Template.FFT: (dl.gpu.Fallback(),),
     KernelKind.POOL: (dl.gpu.GeneralReduction(), dl.gpu.Fallback()),
     KernelKind.REDUCE: (dl.gpu.Reduction(), dl.gpu.GeneralReduction(), dl.gpu.Fallback()),
     KernelKind.INJECTIVE: (dl.gpu.Fallback(),),
 }
 
 
-def schedule_cuda(func: tirx.PrimFunc, kind: KernelKind, target: tvm.target.Target) -> tirx.PrimFunc:
-    """The first of the kind's rules that applies; a kernel none of them schedules is an error."""
+def schedule_cuda(func: tirx.PrimFunc, kind: KernelKind | Template, target: tvm.target.Target) -> tirx.PrimFunc:
+    """The first of the template's rules that applies; a kernel none of them schedules is an error."""
     rules = _RULES.get(kind, ())
     with target:
         for rule in rules:

@@ -16,8 +16,9 @@ from functools import partial
 import numpy as np
 from tvm import te, tirx
 
-from cnncompile.backends.tvm.kernel import DFT_STAGE, IDFT_STAGE, SPECTRUM_STAGE, Kernel, KernelKind, shape_of
-from cnncompile.backends.tvm.lowering.conv_algorithms.problem import ConvProblem, round_up
+from cnncompile.backends.tvm.kernel import DFT_STAGE, IDFT_STAGE, SPECTRUM_STAGE, Kernel, shape_of
+from cnncompile.backends.tvm.lowering.conv_algorithms.problem import ConvProblem
+from cnncompile.backends.tvm.plan import spectrum_dims
 
 
 @dataclass(frozen=True)
@@ -115,12 +116,12 @@ def fft(p: ConvProblem) -> Kernel:
     log L dependent stages of strided shuffles the schedules cannot vectorize. The
     product form keeps every stage a small GEMM-shaped reduction over one axis.
     """
-    kernel = Kernel([], KernelKind.FFT)
+    kernel = p.kernel()
     padded = p.padded()
     lengths = shape_of(padded)[2:]
     batch, channels = shape_of(p.x)[:2]
     last = len(lengths) - 1
-    stored = round_up(lengths[-1] // 2 + 1, p.call.lanes)
+    stored = spectrum_dims(p.plan.spec, p.call.lanes)[-1]
     field = _Field(lambda n, c, q, d: padded[(n, c, *d)], 1, tuple(lengths))
     forward = [(last, forward_table(lengths[-1], stored, True))]
     forward += [(axis, forward_table(lengths[axis], lengths[axis], False)) for axis in reversed(range(last))]

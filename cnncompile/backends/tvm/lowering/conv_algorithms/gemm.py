@@ -5,10 +5,10 @@
     im2col_gemm  the windows unrolled into a materialized `im2col` matrix (C/G x taps rows,
                  one column per output pixel), then the same GEMM
 
-The result is NCHW as it stands, so the epilogue reads it in place. A tuned tile
-(attrs.tile) is (vectors of pixels, 1, output channels per tile). Constant weights are
-packed at build time as (G, K, O/G), so one reduction step's row weights are contiguous;
-weights given at run time are read where they lie.
+The result is NCHW as it stands, so the epilogue reads it in place. The plan's tile is
+(vectors of pixels, 1, output channels per tile). Constant weights are packed at build
+time as (G, K, O/G) (WeightForm.GEMM_MATRIX), so one reduction step's row weights are
+contiguous; weights given at run time are read where they lie.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from functools import partial
 import numpy as np
 from tvm import te, tirx
 
-from cnncompile.backends.tvm.kernel import GEMM_STAGE, IM2COL_STAGE, Kernel, KernelKind, shape_of
+from cnncompile.backends.tvm.kernel import GEMM_STAGE, IM2COL_STAGE, Kernel, shape_of
 from cnncompile.backends.tvm.lowering.conv_algorithms.problem import ConvProblem, flat, unflat
 
 # Reads one operand element: weights (g, k, i), data (n, g, k, j).
@@ -36,7 +36,7 @@ def gemm_weights(w: np.ndarray, group: int) -> np.ndarray:
 def _weight_matrix(kernel: Kernel, p: ConvProblem) -> WeightRead:
     """W as a (K, O/G) matrix per group; packed at build time when constant, read in place otherwise."""
     depth = p.group_in * math.prod(p.taps)
-    if p.call.constant[1]:
+    if p.plan.packed_at_build_time:
         packed = kernel.repack(1, (p.group, depth, p.group_out), p.dtype, partial(gemm_weights, group=p.group),
                                "w_matrix")
         return lambda g, k, i: packed[g, k, i]
@@ -59,7 +59,7 @@ def _gemm_kernel(p: ConvProblem, kernel: Kernel, weight: WeightRead, data: DataR
 
 
 def gemm_1x1(p: ConvProblem) -> Kernel:
-    kernel = Kernel([], KernelKind.CONV_GEMM, tile=p.gemm_tile(math.prod(p.out_shape[2:]), p.group_out))
+    kernel = p.kernel()
     spatial = shape_of(p.x)[2:]
 
     def data(n, g, k, j):
@@ -69,15 +69,14 @@ def gemm_1x1(p: ConvProblem) -> Kernel:
 
 
 def im2col_gemm(p: ConvProblem) -> Kernel:
-    kernel = Kernel([], KernelKind.CONV_GEMM, tile=p.gemm_tile(math.prod(p.out_shape[2:]), p.group_out))
+    kernel = p.kernel()
     padded = p.padded()
     out_spatial = p.out_shape[2:]
     window = (p.group_in, *p.taps)
 
     def unroll(n, g, k, *q):
         c, *r = unflat(k, window)
-        position = [qi * s + ri * d for qi, ri, s, d in zip(q, r, p.window.strides, p.window.dilations)]
-        return padded[(n, p.input_channel(g, c), *position)]
+        return padded[(n, p.input_channel(g, c), *p.window_positions(q, r))]
 
     depth = math.prod(window)
     columns = te.compute((p.out_shape[0], p.group, depth, *out_spatial), unroll, name=IM2COL_STAGE)

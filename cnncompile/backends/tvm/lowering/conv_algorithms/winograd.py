@@ -4,8 +4,7 @@ V = BT d B for every a x a tile of the padded input (`winograd_input`), M = U V 
 over channels batched over the a x a transform points (U = G g GT computed at build time
 by cnncompile.algorithms.winograd), the m x m output tiles AT M A (`winograd_output`),
 cropped by the epilogue. Each transform is two passes of one matrix (`<stage>_rows`, then
-the stage). A tuned tile (attrs.tile) is the GEMM's: (vectors of tiles, 1, output channels
-per tile). BT and AT enter the compute as expressions of their indices
+the stage). The plan's tile is the GEMM's: (vectors of tiles, 1, output channels per tile). BT and AT enter the compute as expressions of their indices
 (`const_matrix`): once the schedule unrolls those loops every coefficient is an immediate
 and the zeros vanish.
 """
@@ -20,10 +19,11 @@ from tvm import te, tirx
 
 from cnncompile.algorithms.winograd import tile_grid, transform_weights, winograd_matrices
 from cnncompile.backends.tvm.kernel import (
-    GEMM_STAGE, WINOGRAD_INPUT_STAGE, WINOGRAD_OUTPUT_STAGE, Kernel, KernelKind, shape_of,
+    GEMM_STAGE, WINOGRAD_INPUT_STAGE, WINOGRAD_OUTPUT_STAGE, Kernel, shape_of,
 )
 from cnncompile.backends.tvm.lowering.common import const
-from cnncompile.backends.tvm.lowering.conv_algorithms.problem import ConvProblem, round_up
+from cnncompile.backends.tvm.lowering.conv_algorithms.problem import ConvProblem
+from cnncompile.backends.tvm.plan import winograd_columns
 
 
 def const_matrix(matrix: np.ndarray, dtype: str) -> Callable[[tirx.Expr, tirx.Expr], tirx.Expr]:
@@ -44,21 +44,22 @@ def winograd_weights(w: np.ndarray, m: int) -> np.ndarray:
     return np.ascontiguousarray(transform_weights(w, m).transpose(0, 1, 3, 2))
 
 
-def winograd(p: ConvProblem, m: int) -> Kernel:
+def winograd(p: ConvProblem) -> Kernel:
     """F(m, 3): tiles t = (n, tile row, tile column); on a CPU the tile count is rounded up to whole
     vectors, the extra tiles reading zeros (and their results never read)."""
+    m = p.plan.algorithm.winograd_tile
     matrices = winograd_matrices(m, 3)
     a = matrices.a
     batch, channels, height, width = shape_of(p.x)
     out_channels, (out_h, out_w) = p.out_shape[1], p.out_shape[2:]
     tiles_h, tiles_w = tile_grid((out_h, out_w), m)
     tiles = batch * tiles_h * tiles_w
-    columns = round_up(tiles, p.call.lanes)
+    columns = winograd_columns(p.plan.spec, m, p.call.lanes)
     begin = p.window.pads_begin
     padded = p.padded([tiles_h * m + 2 - height - begin[0] - p.window.pads_end[0],
                        tiles_w * m + 2 - width - begin[1] - p.window.pads_end[1]])
     bt, at = const_matrix(matrices.BT, p.dtype), const_matrix(matrices.AT, p.dtype)
-    kernel = Kernel([], KernelKind.WINOGRAD, tile=p.gemm_tile(columns, out_channels))
+    kernel = p.kernel()
     u = kernel.repack(1, (a, a, channels, out_channels), p.dtype, partial(winograd_weights, m=m), "w_winograd")
 
     def tile_input(c, t, r1, r2):

@@ -29,15 +29,14 @@ from tvm import te, tirx
 
 from cnncompile.algorithms.winograd import tile_grid, transform_taps, winograd_matrices
 from cnncompile.backends.tvm.kernel import (
-    GEMM_STAGE, WINOGRAD_CROP_STAGE, WINOGRAD_INPUT_STAGE, WINOGRAD_OUTPUT_STAGE, Call, Kernel, KernelKind,
+    GEMM_STAGE, WINOGRAD_CROP_STAGE, WINOGRAD_INPUT_STAGE, WINOGRAD_OUTPUT_STAGE, Kernel,
 )
 from cnncompile.backends.tvm.lowering.common import const
-from cnncompile.backends.tvm.lowering.epilogue import EPILOGUE_STAGE, Epilogue
-from cnncompile.backends.tvm.lowering.layouts import pad_spatial, physical_index, physical_shape
-from cnncompile.backends.tvm.tiling import ConvTile, requested_tile, vector_width, winograd_tiles
-from cnncompile.errors import AttrError
-from cnncompile.ir.types import LayoutKind, storage
-from cnncompile.ops.spatial import Window
+from cnncompile.backends.tvm.lowering.conv_algorithms.problem import ConvProblem
+from cnncompile.backends.tvm.lowering.epilogue import EPILOGUE_STAGE
+from cnncompile.backends.tvm.lowering.layouts import physical_index, physical_shape
+from cnncompile.backends.tvm.tiling import vector_width
+from cnncompile.ir.types import LayoutKind
 
 
 def matrix_row(matrix: np.ndarray, row: tirx.Expr, read: Callable[[int], tirx.Expr], dtype: str) -> tirx.Expr:
@@ -71,41 +70,23 @@ def packed_weights(w: np.ndarray, m: int, out_block: int, in_block: int) -> np.n
     return transform_taps(taps, m)
 
 
-def gemm_tile(call: Call, out_channels: int, tiles: int) -> ConvTile:
-    """The GEMM's register tile: attrs.tile when tuning chose one (checked), else the best of `winograd_tiles`."""
-    block = storage(call.out_types[0]).block
-    fitting = winograd_tiles(out_channels, block, tiles, call.lanes)
-    chosen = tuple(call.attrs.tile)
-    if not chosen:
-        return fitting[0]
-    tile = requested_tile(chosen)
-    if tile not in fitting:
-        raise AttrError(f"tile {list(chosen)} does not fit this Winograd GEMM: it takes (vectors dividing "
-                        f"{out_channels // block} channel blocks, 1, columns dividing {tiles} tiles) within "
-                        "the registers")
-    return tile
-
-
-def winograd_nchwc(call: Call, window: Window, epilogue: Epilogue, m: int) -> Kernel:
+def winograd_nchwc(p: ConvProblem) -> Kernel:
     """F(m, 3) for a 3x3 stride-1 conv whose output is stored NCHWc (X in NCHWc or NCHW)."""
-    x = call.inputs[0]
-    x_type, w_type = call.in_types[:2]
-    source, layout = storage(x_type), storage(call.out_types[0])
+    call, m = p.call, p.plan.algorithm.winograd_tile
+    source, layout = p.plan.source, p.plan.layout
     matrices = winograd_matrices(m, 3)
     a = matrices.a
-    batch, channels, height, width = x_type.shape
-    out_channels, (out_h, out_w) = w_type.shape[0], call.out_types[0].shape[2:]
+    batch, channels, height, width = call.in_types[0].shape
+    out_channels, (out_h, out_w) = p.out_shape[1], p.out_shape[2:]
     ob = layout.block
     blocked_source = source is not None and source.kind is LayoutKind.NCHWC
     vb = source.block if blocked_source else vector_width(channels, call.lanes)
     tiles_h, tiles_w = tile_grid((out_h, out_w), m)
     tiles = batch * tiles_h * tiles_w
-    begin = window.pads_begin
-    padded = pad_spatial(x, source, begin, [tiles_h * m + 2 - height - begin[0],
-                                            tiles_w * m + 2 - width - begin[1]], const(0, x.dtype))
-    dtype = str(x.dtype)
-    tile = gemm_tile(call, out_channels, tiles)
-    kernel = Kernel([], KernelKind.WINOGRAD_NCHWC, tile=tile)
+    begin, end = p.window.pads_begin, p.window.pads_end
+    padded = p.padded([tiles_h * m + 2 - height - begin[0] - end[0], tiles_w * m + 2 - width - begin[1] - end[1]])
+    dtype = p.dtype
+    kernel = p.kernel()
     u = kernel.repack(1, (a, a, out_channels // ob, channels // vb, vb, ob), dtype,
                       partial(packed_weights, m=m, out_block=ob, in_block=vb), "w_winograd")
 
@@ -137,6 +118,6 @@ def winograd_nchwc(call: Call, window: Window, epilogue: Epilogue, m: int) -> Ke
         return image[n, ok, h // m, h % m, w // m, w % m, oi]
 
     overhang = tiles_h * m != out_h or tiles_w * m != out_w
-    kernel.outputs.append(epilogue.finish_stored(read, physical_shape(call.out_types[0]), layout,
-                                                 WINOGRAD_CROP_STAGE if overhang else EPILOGUE_STAGE))
+    kernel.outputs.append(p.epilogue.finish_stored(read, physical_shape(call.out_types[0]), layout,
+                                                   WINOGRAD_CROP_STAGE if overhang else EPILOGUE_STAGE))
     return kernel
