@@ -122,15 +122,19 @@ class PassSpec:
     name: str
     options: Mapping[str, Any] = field(default_factory=dict)
 
+    def __str__(self) -> str:
+        options = ", ".join(f"{k}={v}" for k, v in self.options.items())
+        return f"{self.name} ({options})" if options else self.name
+
 
 @dataclass(frozen=True)
 class Pipeline:
     """Passes to run in order, by name and options, and the catalog that builds them. `target_passes`
-    are names that a compile for a target appends (cnncompile.selection.pipelines fills and reads them)."""
+    are the passes a compile for a target appends (cnncompile.selection.pipelines fills and reads them)."""
 
     name: str
     passes: tuple[PassSpec, ...]
-    target_passes: tuple[str, ...] = ()
+    target_passes: tuple[PassSpec, ...] = ()
     catalog: Catalog = field(default_factory=lambda: CATALOG, compare=False, repr=False)
 
     def steps(self) -> list[Step]:
@@ -144,10 +148,11 @@ class Pipeline:
         return dataclasses.replace(self, passes=passes)
 
 
-_NONE: Mapping[str, tuple[str, ...]] = MappingProxyType({})
+_NONE: Mapping[str, tuple[PassSpec, ...]] = MappingProxyType({})
 
 
-def preset(name: str, catalog: Catalog = CATALOG, target_passes: Mapping[str, tuple[str, ...]] = _NONE) -> Pipeline:
+def preset(name: str, catalog: Catalog = CATALOG,
+           target_passes: Mapping[str, tuple[PassSpec, ...]] = _NONE) -> Pipeline:
     """The preset `name` (O0..O3); `target_passes` are what each preset gains when compiled for a target."""
     if name not in PRESETS:
         raise CnnCompileError(f"unknown pipeline preset '{name}'; choose one of {', '.join(PRESETS)} "
@@ -156,7 +161,7 @@ def preset(name: str, catalog: Catalog = CATALOG, target_passes: Mapping[str, tu
 
 
 def load_pipeline(spec: str, catalog: Catalog = CATALOG,
-                  target_passes: Mapping[str, tuple[str, ...]] = _NONE) -> Pipeline:
+                  target_passes: Mapping[str, tuple[PassSpec, ...]] = _NONE) -> Pipeline:
     """A preset by name (O0..O3), or a pipeline read from a TOML file, whose passes `catalog` builds."""
     if spec in PRESETS or not spec.endswith(".toml"):
         return preset(spec, catalog, target_passes)

@@ -21,11 +21,13 @@ if TYPE_CHECKING:
 class SelectOptions:
     """`target` as `--target` spells it (llvm: this CPU); `tuning_cache` a tuning cache file whose
     measurements decide where it holds the workload (empty: the cost model decides everywhere);
-    `algorithms` the ones it may choose from (a pipeline file can rule one out to compare)."""
+    `algorithms` the ones it may choose from (a pipeline file can rule one out to compare);
+    `keep_layouts` keeps each conv in the layout its output has (run after assign-layouts)."""
 
     target: str = "llvm"
     tuning_cache: str = ""
     algorithms: tuple[ConvAlgorithm, ...] = tuple(ConvAlgorithm)
+    keep_layouts: bool = False
 
 
 def select_pass(options: SelectOptions) -> Any:
@@ -35,7 +37,7 @@ def select_pass(options: SelectOptions) -> Any:
 
     target = parse_target(options.target)
     lookup = cache_lookup(options.tuning_cache, target) if options.tuning_cache else None
-    return lambda graph: select_conv_algorithms(graph, target, lookup, options.algorithms)
+    return lambda graph: select_conv_algorithms(graph, target, lookup, options.algorithms, options.keep_layouts)
 
 
 def target_option(target: TargetSpec) -> str:

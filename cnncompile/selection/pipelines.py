@@ -27,8 +27,11 @@ CATALOG = with_passes(passes.CATALOG, PassInfo(
 
 # What a preset adds when it is compiled for a target (the presets themselves stay target-independent,
 # so that `compare` on the reference backend and O0..O2 builds mean the same everywhere).
-TARGET_PASSES: dict[str, tuple[str, ...]] = {
-    "O3": ("select-conv-algorithms", "assign-layouts"),
+# O3 chooses each conv's kernel, lays the feature maps out for the whole graph, then chooses algorithm
+# and tile again within the layout each conv was given: what is chosen last is what is built.
+TARGET_PASSES: dict[str, tuple[PassSpec, ...]] = {
+    "O3": (PassSpec("select-conv-algorithms"), PassSpec("assign-layouts"),
+           PassSpec("select-conv-algorithms", {"keep_layouts": True})),
 }
 
 # For a pass that depends on the target: the options a compile for a target gives it where the
@@ -54,7 +57,7 @@ def for_target(pipeline: Pipeline, target: TargetSpec) -> Pipeline:
     pass given the target's options where the pipeline does not set them, or left out where it has
     nothing to do on the target (assign-layouts on a GPU)."""
     specs = []
-    for spec in (*pipeline.passes, *map(PassSpec, pipeline.target_passes)):
+    for spec in (*pipeline.passes, *pipeline.target_passes):
         options_for = TARGET_OPTIONS.get(spec.name)
         if options_for is not None:
             options = options_for(target)

@@ -31,11 +31,12 @@ from pathlib import Path
 
 from cnncompile.algorithms.applicability import ConvSpec
 from cnncompile.backends.tvm.target import TargetSpec
-from cnncompile.ir.graph import Graph
+from cnncompile.ir.graph import Graph, Node
+from cnncompile.ir.types import Layout, storage
 from cnncompile.ops.conv import Conv
 from cnncompile.ops.fused import FusedConv, conv_attrs
 from cnncompile.ops.registry import attr_dict
-from cnncompile.selection.candidates import Candidate, candidates
+from cnncompile.selection.candidates import Candidate, candidates, candidates_in
 from cnncompile.selection.select import ranked
 from cnncompile.tuning.budget import DEFAULT_BUDGET_SECONDS, Budget, format_duration
 from cnncompile.tuning.cache import Result, TuningCache, default_cache_path
@@ -70,8 +71,18 @@ class TuningOptions:
 
 @dataclass(frozen=True)
 class Workload:
+    """One conv workload of a graph: the nodes computing it, and the layouts they store their output in."""
+
     spec: ConvSpec
     nodes: tuple[str, ...]
+    layouts: tuple[Layout | None, ...] = ()
+
+    def offered(self, target: TargetSpec) -> list[Candidate]:
+        """Every candidate for the workload, and every one in the layouts its nodes were given (the final
+        selection chooses among those: see selection/select.py)."""
+        found = candidates(self.spec, target)
+        found += [c for layout in self.layouts for c in candidates_in(layout, self.spec, target)]
+        return list(dict.fromkeys(found))
 
     @property
     def macs(self) -> int:
@@ -80,12 +91,14 @@ class Workload:
 
 def workloads(graph: Graph) -> list[Workload]:
     """The graph's distinct conv workloads, heaviest (total multiply-adds) first."""
-    found: dict[ConvSpec, list[str]] = {}
+    found: dict[ConvSpec, list[Node]] = {}
     for node in graph.nodes:
         if node.op in (Conv, FusedConv):
             spec = ConvSpec.of(node.inputs[0].type, node.inputs[1].type, **attr_dict(conv_attrs(node.attrs)))
-            found.setdefault(spec, []).append(node.name)
-    listed = [Workload(spec, tuple(nodes)) for spec, nodes in found.items()]
+            found.setdefault(spec, []).append(node)
+    listed = [Workload(spec, tuple(n.name for n in nodes), tuple(dict.fromkeys(storage(n.outputs[0].type)
+                                                                               for n in nodes)))
+              for spec, nodes in found.items()]
     return sorted(listed, key=lambda w: w.macs, reverse=True)
 
 
@@ -218,7 +231,7 @@ def tune(graph: Graph, target: TargetSpec, cache: TuningCache, budget_seconds: f
     report = TuneReport(budget_seconds=budget_seconds)
     plan: list[tuple[ConvSpec, deque[Candidate], Candidate]] = []
     for workload in workloads(graph):
-        offered = candidates(workload.spec, target)
+        offered = workload.offered(target)
         done, complete = cache.measured_candidates(workload.spec, target)
         todo = deque(c for c in offered if c not in done)
         if complete or not todo:

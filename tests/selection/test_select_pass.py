@@ -25,7 +25,7 @@ from cnncompile.passes import Step, run_pipeline
 from cnncompile.selection.candidates import Candidate
 from cnncompile.selection.options import SelectOptions
 from cnncompile.selection.pipelines import CATALOG, for_target, load_pipeline, preset
-from cnncompile.selection.select import COST_MODEL, MEASURED, select_conv_algorithms
+from cnncompile.selection.select import ChoiceSource, select_conv_algorithms
 from selection_harness import AVX2, CUDA
 
 A = ConvAlgorithm
@@ -69,7 +69,7 @@ def test_every_conv_becomes_a_fused_conv_by_an_applicable_algorithm(target):
             k: getattr(node.attrs, k) for k in ("strides", "dilations", "pads", "auto_pad", "group")})
         assert why_not(node.attrs.algorithm, spec) is None
         assert choice.chosen == Candidate(node.attrs.algorithm, node.attrs.layout, node.attrs.tile)
-        assert choice.source == COST_MODEL and choice.alternatives[0][0] == choice.chosen
+        assert choice.source == ChoiceSource.COST_MODEL and choice.alternatives[0][0] == choice.chosen
         assert [s for _, s in choice.alternatives] == sorted(s for _, s in choice.alternatives)
         excluded = {what for what, _ in choice.excluded}
         assert excluded >= {a.value for a in A if why_not(a, spec) is not None}
@@ -118,15 +118,16 @@ def forcing(table: dict[tuple, str]):
     return lookup
 
 
-def test_measured_choices_win_and_stale_ones_are_ignored():
+def test_measured_choices_win_and_those_that_do_not_apply_are_ignored():
     table = {(16, 32, (3, 3)): "fft/NCHW",           # applies: chosen although the model would not
              (32, 48, (3, 3)): "winograd_f2x3/NCHW"}  # the strided conv: Winograd does not apply
     before, run = select(mixed_net(), lookup=forcing(table))
     choices = {c.spec.in_channels * 1000 + c.spec.out_channels: c for c in run.records[-1].log.choices}
     first, strided = choices[16 * 1000 + 32], choices[32 * 1000 + 48]
-    assert (first.chosen, first.source) == (Candidate(A.FFT), MEASURED)
+    assert (first.chosen, first.source) == (Candidate(A.FFT), ChoiceSource.MEASURED)
     assert first.alternatives == ((Candidate(A.FFT), 1e-4), (Candidate(A.DIRECT), 2e-4))
-    assert strided.source == COST_MODEL and strided.chosen.algorithm is not A.WINOGRAD_F2X3
+    # the strided conv's fastest measurement does not apply to it: the fastest one that does decides
+    assert (strided.chosen, strided.source) == (Candidate(A.DIRECT), ChoiceSource.MEASURED)
     assert_same_numerics(before, run.graph, tol=1e-9)
 
 
@@ -158,9 +159,10 @@ def test_weights_given_at_run_time_keep_to_kernels_that_need_no_build_time_trans
     before, run = select(graph, pipeline=None)
     (node,) = [n for n in run.graph.nodes if n.op is FusedConv]
     assert node.attrs.algorithm not in (A.WINOGRAD_F2X3, A.WINOGRAD_F4X3, A.FFT)
-    assert node.attrs.layout is None and node.attrs.tile == ()
     (choice,) = run.records[-1].log.choices
-    assert any("run time" in why for _, why in choice.excluded)
+    assert any("must be a graph constant" in why for _, why in choice.excluded)
+    # a layout that packs the weights is still open to it: the kernel packs them itself, every run
+    assert any(c.layout is not None for c, _ in choice.alternatives)
     assert_same_numerics(before, run.graph, tol=1e-9)
 
 
@@ -181,15 +183,17 @@ def test_the_target_passes_reach_a_fixed_point():
 
 def test_for_a_target_o3_gains_the_target_passes_with_the_targets_options():
     o3 = preset("O3")
-    cpu = {p.name: dict(p.options) for p in for_target(o3, AVX2).passes}
-    assert list(cpu)[-2:] == ["select-conv-algorithms", "assign-layouts"]
-    assert cpu["select-conv-algorithms"] == {"target": "llvm:haswell"}
-    assert cpu["assign-layouts"] == {"lanes": 8}
+    cpu = [(p.name, dict(p.options)) for p in for_target(o3, AVX2).passes][-3:]
+    # the choice, the layouts for the whole graph, then the choice again within each conv's layout
+    assert cpu == [("select-conv-algorithms", {"target": "llvm:haswell"}), ("assign-layouts", {"lanes": 8}),
+                   ("select-conv-algorithms", {"target": "llvm:haswell", "keep_layouts": True})]
     gpu = [p.name for p in for_target(o3, CUDA).passes]
-    assert gpu[-1] == "select-conv-algorithms", "a GPU keeps NCHW: no layout pass"
+    assert gpu[-2:] == ["select-conv-algorithms"] * 2, "a GPU keeps NCHW: no layout pass"
     assert for_target(preset("O2"), AVX2) == for_target(preset("O2"), CUDA) == preset("O2")
     tuned = for_target(o3, AVX2).with_options("select-conv-algorithms", tuning_cache="cache.json")
-    assert dict(tuned.passes[-2].options) == {"target": "llvm:haswell", "tuning_cache": "cache.json"}
+    assert dict(tuned.passes[-3].options) == {"target": "llvm:haswell", "tuning_cache": "cache.json"}
+    assert dict(tuned.passes[-1].options) == {"target": "llvm:haswell", "tuning_cache": "cache.json",
+                                              "keep_layouts": True}
 
 
 def test_options_name_the_target_and_the_pass_is_listed_without_importing_tvm():
@@ -238,8 +242,8 @@ def test_a_tuning_cache_decides_where_it_holds_the_workload(tmp_path):
     before = graph.copy()
     run = run_pipeline(graph, [Step(info.name, info.build(SelectOptions("llvm:haswell", str(path))))], verify=True)
     choices = run.records[-1].log.choices
-    assert (choices[0].chosen, choices[0].source) == (Candidate(A.FFT), MEASURED)
+    assert (choices[0].chosen, choices[0].source) == (Candidate(A.FFT), ChoiceSource.MEASURED)
     assert choices[0].alternatives == ((Candidate(A.FFT), 1e-4), (Candidate(A.DIRECT), 3e-4))
-    assert all(c.source == COST_MODEL for c in choices[1:])
+    assert all(c.source == ChoiceSource.COST_MODEL for c in choices[1:])
     assert next(n for n in run.graph.nodes if n.name == first.name).attrs.algorithm is A.FFT
     assert_same_numerics(before, run.graph, tol=1e-9)
