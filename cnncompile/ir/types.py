@@ -167,9 +167,3 @@ class TensorType:
     @classmethod
     def of(cls, array: np.ndarray) -> TensorType:
         return cls(tuple(array.shape), DType.of(array.dtype))
-
-
-def storage(t: TensorType) -> Layout | None:
-    """The layout a value is stored in, None for the logical order: `t.layout` itself, now that a
-    TensorType spells NCHW as None. Kept for the callers not yet reading `t.layout` directly."""
-    return t.layout

@@ -27,7 +27,7 @@ from cnncompile.algorithms.applicability import ConvAlgorithm, ConvSpec, applica
 from cnncompile.backends.tvm.plan import TUNED_TEMPLATES, ConvPlan, ConvRequest, plan_or_reason, tiles_of
 from cnncompile.backends.tvm.tiling import ConvTile
 from cnncompile.errors import CnnCompileError
-from cnncompile.ir.types import NCHW, NHWC, Layout, LayoutKind, channel_block, nchwc
+from cnncompile.ir.types import NCHW, NHWC, Layout, LayoutKind, canonical_layout, channel_block, nchwc
 from cnncompile.ops.fused import FusedConvAttrs
 
 if TYPE_CHECKING:
@@ -47,8 +47,7 @@ class Candidate:
     tile: tuple[int, ...] = ()
 
     def __post_init__(self) -> None:
-        if self.layout is not None and self.layout.kind is LayoutKind.NCHW:
-            object.__setattr__(self, "layout", None)
+        object.__setattr__(self, "layout", canonical_layout(self.layout))
         object.__setattr__(self, "tile", tuple(int(t) for t in self.tile))
 
     def __str__(self) -> str:

@@ -34,9 +34,9 @@ import numpy as np
 
 from cnncompile.algorithms.applicability import ConvAlgorithm, ConvSpec, why_not, why_not_layout
 from cnncompile.ir.graph import Graph, Node, Value
-from cnncompile.ir.types import TensorType, storage
+from cnncompile.ir.types import TensorType
 from cnncompile.ops.conv import Conv
-from cnncompile.ops.fused import FusedConv, FusedConvAttrs, conv_attrs
+from cnncompile.ops.fused import FusedConv, FusedConvAttrs, conv_attrs, residual_of
 from cnncompile.ops.layout import LayoutTransform, LayoutTransformAttrs
 from cnncompile.ops.registry import attr_dict
 from cnncompile.passes.rewrite import RewriteLog
@@ -99,9 +99,9 @@ def _offered(node: Node, spec: ConvSpec, target: TargetSpec, keep_layouts: bool
     or once its input arrives in a stored layout (the layouts were assigned before; see the module's
     docstring), those in the conv's own layout, the others' defaults listed as ruled out."""
     offered = candidates(spec, target)
-    if not keep_layouts and storage(node.inputs[0].type) is None:
+    if not keep_layouts and node.inputs[0].type.layout is None:
         return offered, []
-    keep = storage(node.outputs[0].type)
+    keep = node.outputs[0].type.layout
     why = f"assign-layouts stores this conv's output as {keep or 'NCHW'}"
     return candidates_in(keep, spec, target), [(str(c), why) for c in offered if c.layout != keep and not c.tile]
 
@@ -111,7 +111,7 @@ def _plan_here(node: Node, graph: Graph, spec: ConvSpec, c: Candidate, target: T
     or why `node`'s surroundings rule it out: a layout it cannot read or write, weights it cannot take."""
     x, w, y = node.inputs[0], node.inputs[1], node.outputs[0]
     reason = why_not_layout(c.algorithm, c.layout, x.type, y.type.shape)
-    return reason if reason is not None else plan_of(c, spec, target, storage(x.type), graph.is_constant(w))
+    return reason if reason is not None else plan_of(c, spec, target, x.type.layout, graph.is_constant(w))
 
 
 def choose(node: Node, graph: Graph, target: TargetSpec, lookup: Lookup | None = None,
@@ -174,14 +174,14 @@ def _rewritten(node: Node, graph: Graph, candidate: Candidate) -> list[Node]:
     (out,) = node.outputs
     layout = candidate.layout
     before: list[Node] = []
-    if len(inputs) > 3 and storage(inputs[3].type) != layout:
-        z = inputs[3]
+    z = residual_of(inputs)
+    if z is not None and z.type.layout != layout:
         stored = Value(graph.fresh_name(f"{z.name}_{layout or 'nchw'}"), TensorType(z.type.shape, z.type.dtype, layout))
         before.append(Node(LayoutTransform, [z], [stored], LayoutTransformAttrs(layout),
                            graph.fresh_name(f"{node.name}_residual_layout", "node")))
-        inputs[3] = stored
+        inputs[FusedConv.operand_index("Z")] = stored
     (y_type,) = FusedConv.infer([v.type for v in inputs], attrs)
-    if storage(y_type) == storage(out.type):
+    if y_type.layout == out.type.layout:
         out.type = y_type
         return [*before, Node(FusedConv, inputs, [out], attrs, node.name)]
     y = Value(graph.fresh_name(f"{out.name}_{layout or 'nchw'}"), y_type)

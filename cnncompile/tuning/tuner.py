@@ -32,7 +32,7 @@ from pathlib import Path
 from cnncompile.algorithms.applicability import ConvSpec
 from cnncompile.backends.tvm.target import TargetSpec
 from cnncompile.ir.graph import Graph, Node
-from cnncompile.ir.types import Layout, storage
+from cnncompile.ir.types import Layout
 from cnncompile.ops.conv import Conv
 from cnncompile.ops.fused import FusedConv, conv_attrs
 from cnncompile.ops.registry import attr_dict
@@ -96,7 +96,7 @@ def workloads(graph: Graph) -> list[Workload]:
         if node.op in (Conv, FusedConv):
             spec = ConvSpec.of(node.inputs[0].type, node.inputs[1].type, **attr_dict(conv_attrs(node.attrs)))
             found.setdefault(spec, []).append(node)
-    listed = [Workload(spec, tuple(n.name for n in nodes), tuple(dict.fromkeys(storage(n.outputs[0].type)
+    listed = [Workload(spec, tuple(n.name for n in nodes), tuple(dict.fromkeys(n.outputs[0].type.layout
                                                                                for n in nodes)))
               for spec, nodes in found.items()]
     return sorted(listed, key=lambda w: w.macs, reverse=True)

@@ -5,7 +5,7 @@ import pytest
 
 from cnncompile import Graph, TensorType, verify
 from cnncompile.errors import ShapeError, VerifyError
-from cnncompile.ir.types import NCHW, NHWC, LayoutKind, nchwc, storage
+from cnncompile.ir.types import NCHW, NHWC, LayoutKind, nchwc
 from cnncompile.ops import REGISTRY
 from cnncompile.ops.elementwise import Add, Relu
 from cnncompile.ops.fused import ChannelAffine, FusedConv, FusedConvAttrs
@@ -50,7 +50,6 @@ def test_elementwise_and_pools_keep_their_operands_layout(layout):
 def test_nchw_is_spelled_none_in_types_and_attrs():
     shape = (1, 16, 6, 6)
     assert TensorType(shape, layout=NCHW).layout is None and TensorType(shape, layout=NCHW) == TensorType(shape)
-    assert storage(TensorType(shape, layout=NCHW)) is None and storage(TensorType(shape, layout=N8C)) == N8C
     assert LayoutTransformAttrs(NCHW) == LayoutTransformAttrs() and LayoutTransformAttrs(NCHW).layout is None
     assert FusedConvAttrs(layout=NCHW) == FusedConvAttrs() and FusedConvAttrs(layout=NHWC).layout == NHWC
 

@@ -25,9 +25,9 @@ from cnncompile.backends.tvm.lowering.common import const
 from cnncompile.backends.tvm.lowering.conv_algorithms import ConvProblem, lower_planned
 from cnncompile.backends.tvm.lowering.epilogue import Epilogue
 from cnncompile.backends.tvm.plan import ConvRequest, plan_conv
-from cnncompile.ir.types import TensorType, storage
+from cnncompile.ir.types import TensorType
 from cnncompile.ops.conv import Conv, ConvTranspose, _transpose_window
-from cnncompile.ops.fused import Activation, FusedConv, conv_attrs
+from cnncompile.ops.fused import FusedConv, conv_attrs, residual_of
 from cnncompile.ops.registry import OpDef, attr_dict
 
 
@@ -37,25 +37,29 @@ def conv_request(call: Call) -> ConvRequest:
     attrs = call.attrs
     logical = TensorType(x_type.shape, x_type.dtype)
     spec = ConvSpec.of(logical, w_type, **attr_dict(conv_attrs(attrs)))
-    return ConvRequest(spec, getattr(attrs, "algorithm", ConvAlgorithm.DIRECT), storage(x_type),
-                       storage(call.out_types[0]), tuple(getattr(attrs, "tile", ())), call.constant[1])
+    return ConvRequest(spec, getattr(attrs, "algorithm", ConvAlgorithm.DIRECT), x_type.layout,
+                       call.out_types[0].layout, tuple(getattr(attrs, "tile", ())), call.constant[1])
 
 
-def _forward(call: Call, kind: Activation = Activation.NONE, activation_attrs: object = None) -> Kernel:
-    _, _, *rest = call.inputs
-    bias = rest[0] if rest else None
-    residual = rest[1] if len(rest) > 1 else None
-    plan = plan_conv(conv_request(call), call.target)
-    return lower_planned(ConvProblem(call, plan, Epilogue(bias, residual, kind, activation_attrs)))
+def _forward(call: Call) -> Kernel:
+    """A Conv: the conv and its bias."""
+    return _planned(call, Epilogue(Conv.operand(call.inputs, "B")))
 
 
 def _fused(call: Call) -> Kernel:
-    return _forward(call, call.attrs.activation, call.attrs.activation_attrs)
+    attrs = call.attrs
+    return _planned(call, Epilogue(FusedConv.operand(call.inputs, "B"), residual_of(call.inputs), attrs.activation,
+                                   attrs.activation_attrs))
+
+
+def _planned(call: Call, epilogue: Epilogue) -> Kernel:
+    plan = plan_conv(conv_request(call), call.target)
+    return lower_planned(ConvProblem(call, plan, epilogue))
 
 
 def _transposed(call: Call) -> Kernel:
     x, w, *rest = call.inputs
-    bias = rest[0] if rest else None
+    bias = ConvTranspose.operand(call.inputs, "B")
     window = _transpose_window(shape_of(x), shape_of(w), attr_dict(call.attrs))
     spatial = shape_of(x)[2:]
     # the dilated input, re-padded so that output u reads positions u .. u + extent - 1

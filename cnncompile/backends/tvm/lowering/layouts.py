@@ -3,7 +3,7 @@
 The IR's shapes are logical; the TVM backend stores each value in its `TensorType.layout`,
 so a kernel's placeholders and outputs have the physical shape (`Layout.physical_shape`).
 A lowering that reads a value by its logical position (a per-channel scale, a layout
-change) goes through `physical_index` / `logical_index`. NCHW and no layout are the same.
+change) goes through `physical_index` / `logical_index`. NCHW is no layout (None).
 
 LayoutTransform is lowered here: each output element is read from the input element at
 the same logical position, whatever pair of layouts it converts between.
@@ -30,7 +30,7 @@ def physical_shape(t: TensorType) -> tuple[int, ...]:
 
 def physical_index(layout: Layout | None, index: Index) -> tuple[tirx.Expr, ...]:
     """Where logical position (n, c, h, w) lies in a tensor stored in `layout`."""
-    if layout is None or layout.kind is LayoutKind.NCHW:
+    if layout is None:
         return tuple(index)
     n, c, h, w = index
     if layout.kind is LayoutKind.NHWC:
@@ -40,7 +40,7 @@ def physical_index(layout: Layout | None, index: Index) -> tuple[tirx.Expr, ...]
 
 def logical_index(layout: Layout | None, index: Index) -> tuple[tirx.Expr, ...]:
     """The logical position (n, c, h, w) of physical position `index` in `layout`."""
-    if layout is None or layout.kind is LayoutKind.NCHW:
+    if layout is None:
         return tuple(index)
     if layout.kind is LayoutKind.NHWC:
         n, h, w, c = index
@@ -51,7 +51,7 @@ def logical_index(layout: Layout | None, index: Index) -> tuple[tirx.Expr, ...]:
 
 def spatial_axes(layout: Layout | None, rank: int) -> tuple[int, ...]:
     """The physical axes of the spatial dims (H, W, ...) of a rank-`rank` logical tensor."""
-    if layout is None or layout.kind is LayoutKind.NCHW:
+    if layout is None:
         return tuple(range(2, rank))
     return (1, 2) if layout.kind is LayoutKind.NHWC else (2, 3)
 
