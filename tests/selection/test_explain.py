@@ -13,6 +13,7 @@ from cnncompile.cli import main
 from cnncompile.ops.conv import Conv
 from cnncompile.ops.fused import FusedConv
 from cnncompile.selection.candidates import Candidate
+from cnncompile.selection.explain import choices_as_json
 from cnncompile.tools.models import random_inputs
 from cnncompile.tools.validate import judge
 
@@ -57,6 +58,24 @@ def test_explain_json_lists_the_choices(tmp_path, capsys):
 def test_without_explain_the_output_is_unchanged(tmp_path, capsys):
     assert main(["compile", "zoo:lenet5", "--target", "llvm", "-o", str(tmp_path / "a"), "--json"]) == 0
     assert "choices" not in json.loads(capsys.readouterr().out)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("model", ["zoo:mobilenet_v2", "zoo:resnet50"])
+def test_what_explain_says_was_chosen_is_what_was_built(model):
+    """Every conv's last choice is the kernel the backend built, and the kernel's plan is what its node asks:
+    the layout the graph stores its output in, the chosen tile (MobileNetV2 has 1x1 convs that
+    assign-layouts stores NCHW16c where selection first preferred NCHW8c)."""
+    compiled = compile_model(model, "llvm", "O3")
+    choices = choices_as_json(compiled.choices, compiled.kernels)
+    assert sorted(c["node"] for c in choices) == sorted(conv_names(model))
+    assert [c["built"] for c in choices] == [c["chosen"] for c in choices]
+    nodes = {n.name: n for n in compiled.graph.nodes}
+    for c in choices:
+        chosen, node = Candidate.parse(c["chosen"]), nodes[c["node"]]
+        assert (chosen.algorithm, chosen.layout, chosen.tile) == (node.attrs.algorithm, node.outputs[0].type.layout,
+                                                                node.attrs.tile)
+        assert c["plan"]["tile"] is None or len(c["plan"]["tile"]) == 3
 
 
 @pytest.mark.slow
