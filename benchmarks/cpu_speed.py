@@ -20,6 +20,21 @@ to go to sleep, one untimed run, and BACK_TO_BACK timed runs, as a server under 
 would see. With --no-spinning, neither pool spins at all, and each round times one run per
 contender (sessions 3 and 4 measured so).
 
+With --baseline-tree PATH (a git worktree of an older commit with the same package layout,
+e.g. `git worktree add /work/baseline COMMIT`), a contender "baseline O3" joins: the same
+model, with the same random weights (the graph is built once here and saved as an ONNX file
+that both trees compile, the current build in this process too), compiled with -p O3 by
+the code in PATH. Two versions of cnncompile cannot share a process, so the baseline is
+compiled, run and timed in a child process (this interpreter, PYTHONPATH=PATH) that the
+rounds drive over a pipe: each round the child, in its turn, gets the same pause, one
+untimed run and BACK_TO_BACK timed runs (timed inside the child; only the times cross the
+pipe), and while it runs the parent waits without timing, so no two pools spin at once.
+Its output is checked against the same float64 reference. Per model this prints the
+baseline's and the current build's medians and current / baseline, and at the end the
+geomean of current / baseline over the models run, per batch size: the check that a change
+kept the speed (e.g. issue 16: batch 1 geomean within 3%, no model slower beyond noise;
+with --tuning-cache, tuned / O3 is printed too).
+
 Session 7, on an AMD EPYC (znver3, AVX2: 8 lanes, 16 registers; 2 vCPUs), each runtime's
 own spinning; batch 1 with 10 rounds, cost model alone (run 1), then again with --tune 3m
 per model into a fresh cache (run 2, after tuning re-times each workload's finalists);
@@ -95,16 +110,22 @@ onnxruntime resnet18 20.1 / 25.7 ms (0.78x), mobilenet_v2 6.5 / 6.2 (1.05x), res
 from __future__ import annotations
 
 import argparse
+import math
 import os
+import pickle
 import statistics
+import subprocess
+import sys
+import tempfile
 import time
+from collections.abc import Callable
+from pathlib import Path
 
 import numpy as np
 
 import cnncompile
 from cnncompile.numerics import relative_error
 from cnncompile.tools.inspect import summarize
-from cnncompile.frontends.load import load_model
 from cnncompile.tools.models import random_inputs
 from cnncompile.tools.peers import onnxruntime_session
 from cnncompile.tuning.budget import parse_duration
@@ -114,12 +135,112 @@ MODELS = ["resnet18", "resnet50", "mobilenet_v2", "vgg16", "densenet121"]
 # Longer than onnxruntime's threads spin after a run (~40 ms measured), so none is busy when the next starts.
 PAUSE_SECONDS = 0.1
 BACK_TO_BACK = 3
+BASELINE = "baseline O3"
+
+# The baseline's side, run as `python -c` with PYTHONPATH=tree: it uses only cnncompile.compile
+# and CompiledModel.run, so that any tree with the package's layout can serve. Replies go to a
+# copy of the original stdout; fd 1 itself goes to stderr, so nothing printed while compiling
+# or running can break the line protocol. Commands: "round WARM COUNT" (WARM untimed runs,
+# then COUNT timed ones; replies the COUNT times in ms), "quit".
+BASELINE_CHILD = r"""
+import os, pickle, sys, time
+replies = os.fdopen(os.dup(1), "w", buffering=1)
+os.dup2(2, 1)
+onnx_path, inputs_path, outputs_path, tree = sys.argv[1:5]
+import cnncompile
+where = os.path.realpath(cnncompile.__file__)
+if not where.startswith(os.path.realpath(tree) + os.sep):
+    sys.exit(f"baseline child: cnncompile imported from {where}, not from {tree}")
+with open(inputs_path, "rb") as handle:
+    inputs = pickle.load(handle)
+compile_model = cnncompile.compile  # imports TVM: not part of the compile time
+start = time.perf_counter()
+model = compile_model(onnx_path, target="llvm", pipeline="O3")
+compile_seconds = time.perf_counter() - start
+outputs = model.run(inputs)
+with open(outputs_path, "wb") as handle:
+    pickle.dump({name: outputs[name] for name in outputs}, handle)
+print("ready", compile_seconds, file=replies)
+for line in sys.stdin:
+    words = line.split()
+    if words[0] == "quit":
+        break
+    warm, count = int(words[1]), int(words[2])
+    for _ in range(warm):
+        model.run(inputs)
+    times = []
+    for _ in range(count):
+        start = time.perf_counter()
+        model.run(inputs)
+        times.append((time.perf_counter() - start) * 1e3)
+    print(" ".join(map(repr, times)), file=replies)
+"""
 
 
 def timed(run) -> float:
     start = time.perf_counter()
     run()
     return (time.perf_counter() - start) * 1e3
+
+
+def in_process(run: Callable[[], object]) -> Callable[[int, int], list[float]]:
+    """A contender's turn in a round: `warm` untimed runs, then the times of `count` runs."""
+    def turn(warm: int, count: int) -> list[float]:
+        for _ in range(warm):
+            run()
+        return [timed(run) for _ in range(count)]
+    return turn
+
+
+def git_commit(tree: str | os.PathLike) -> str:
+    """The tree's commit, abbreviated, marked dirty when tracked files differ from it."""
+    def git(*args: str) -> str:
+        return subprocess.run(["git", "-C", os.fspath(tree), *args], capture_output=True, text=True,
+                              check=True).stdout.strip()
+    try:
+        return git("rev-parse", "--short", "HEAD") + ("+dirty" if git("status", "--porcelain", "-uno") else "")
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown commit"
+
+
+class BaselineChild:
+    """The baseline tree's O3 build of one ONNX file, compiled and timed in a child process."""
+
+    def __init__(self, tree: str, onnx_path: Path, inputs: dict[str, np.ndarray], workdir: Path):
+        inputs_path, outputs_path = workdir / "inputs.pkl", workdir / "baseline_outputs.pkl"
+        with open(inputs_path, "wb") as handle:
+            pickle.dump(inputs, handle)
+        env = dict(os.environ, PYTHONPATH=tree)  # TVM_NUM_THREADS and the spin count as set in main()
+        self.process = subprocess.Popen(
+            [sys.executable, "-c", BASELINE_CHILD, str(onnx_path), str(inputs_path), str(outputs_path), tree],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, bufsize=1, cwd=workdir, env=env)
+        words = self._reply().split()
+        if words[:1] != ["ready"]:
+            raise RuntimeError(f"baseline child: unexpected reply {' '.join(words)!r}")
+        self.compile_seconds = float(words[1])
+        with open(outputs_path, "rb") as handle:
+            self.outputs: dict[str, np.ndarray] = pickle.load(handle)
+
+    def _reply(self) -> str:
+        line = self.process.stdout.readline()
+        if not line:
+            raise RuntimeError(f"baseline child exited (status {self.process.wait()}); see its stderr above")
+        return line
+
+    def turn(self, warm: int, count: int) -> list[float]:
+        self.process.stdin.write(f"round {warm} {count}\n")
+        self.process.stdin.flush()
+        return [float(word) for word in self._reply().split()]
+
+    def close(self) -> None:
+        if self.process.poll() is None:
+            try:
+                self.process.stdin.write("quit\n")
+                self.process.stdin.close()
+                self.process.wait(timeout=30)
+            except (OSError, subprocess.TimeoutExpired):
+                self.process.kill()
+                self.process.wait()
 
 
 def sgemm_peak_gflops(size: int = 2048, repeats: int = 7) -> float:
@@ -132,42 +253,96 @@ def sgemm_peak_gflops(size: int = 2048, repeats: int = 7) -> float:
 
 
 def bench_model(name: str, batch: int, size: int | None, rounds: int, threads: int, tuning: TuningOptions | None,
-                peak: float, spinning: bool) -> None:
-    graph = load_model(f"zoo:{name}")
-    height, width = (size, size) if size else graph.inputs[0].type.shape[2:]
-    graph = load_model(f"zoo:{name}", {graph.inputs[0].name: (batch, 3, height, width)})
+                peak: float, spinning: bool, baseline_tree: str | None = None) -> dict[str, float]:
+    """Times the contenders on one model and batch size; returns each contender's median in ms."""
+    zoo_model = cnncompile.zoo.model(name)
+    height, width = (size, size) if size else zoo_model.input_shape[2:]
+    graph = zoo_model.build((batch, 3, height, width))
     inputs = random_inputs(graph)
     gold = cnncompile.run_reference(graph, inputs, dtype=cnncompile.DType.FLOAT64)
     flops = summarize(graph).totals.flops
-    start = time.perf_counter()
-    contenders = {"cnncompile O3": cnncompile.compile(graph, target="llvm", pipeline="O3")}
-    compile_seconds = time.perf_counter() - start
-    if tuning is not None:
-        start = time.perf_counter()
-        contenders["cnncompile tuned"] = cnncompile.compile(graph, target="llvm", pipeline="O3", tuning=tuning)
-        print(f"{name} batch {batch}: tuned compile {time.perf_counter() - start:.1f} s", flush=True)
-    session = onnxruntime_session(cnncompile.to_onnx(graph), threads, spinning)
-    feeds = {v.name: inputs[v.name] for v in graph.inputs}
     names = [v.name for v in graph.outputs]
-    runs = {label: (lambda model=model: model.run(inputs)) for label, model in contenders.items()}
-    runs["onnxruntime"] = lambda: dict(zip(names, session.run(None, feeds)))
-    errors = {label: max(relative_error(run()[n], gold[n]) for n in names) for label, run in runs.items()}
-    times: dict[str, list[float]] = {label: [] for label in runs}
-    for _ in range(rounds):
-        for label, run in runs.items():
-            if spinning:
-                time.sleep(PAUSE_SECONDS)
-                run()
-            times[label].extend(timed(run) for _ in range(BACK_TO_BACK if spinning else 1))
+    with tempfile.TemporaryDirectory(prefix="cpu_speed_") as workdir:
+        source: cnncompile.Graph | str = graph
+        child = None
+        try:
+            if baseline_tree is not None:  # both trees compile the same ONNX file
+                onnx_path = Path(workdir) / f"{name}_b{batch}.onnx"
+                cnncompile.save_onnx(graph, onnx_path)
+                source = str(onnx_path)
+                child = BaselineChild(baseline_tree, onnx_path, inputs, Path(workdir))
+            compile_model = cnncompile.compile  # imports the TVM backend: not part of the compile time
+            start = time.perf_counter()
+            contenders = {"cnncompile O3": compile_model(source, target="llvm", pipeline="O3")}
+            compile_seconds = time.perf_counter() - start
+            if tuning is not None:
+                start = time.perf_counter()
+                contenders["cnncompile tuned"] = compile_model(source, target="llvm", pipeline="O3", tuning=tuning)
+                print(f"{name} batch {batch}: tuned compile {time.perf_counter() - start:.1f} s", flush=True)
+            session = onnxruntime_session(cnncompile.to_onnx(graph), threads, spinning)
+            feeds = {v.name: inputs[v.name] for v in graph.inputs}
+            runs = {label: (lambda model=model: model.run(inputs)) for label, model in contenders.items()}
+            runs["onnxruntime"] = lambda: dict(zip(names, session.run(None, feeds)))
+            errors = {label: max(relative_error(run()[n], gold[n]) for n in names) for label, run in runs.items()}
+            turns = {label: in_process(run) for label, run in runs.items()}
+            if child is not None:
+                errors = {BASELINE: max(relative_error(child.outputs[n], gold[n]) for n in names), **errors}
+                turns = {BASELINE: child.turn, **turns}
+            times: dict[str, list[float]] = {label: [] for label in turns}
+            for _ in range(rounds):
+                for label, turn in turns.items():
+                    if spinning:  # the other contenders' pools (the child's too) go to sleep
+                        time.sleep(PAUSE_SECONDS)
+                    times[label].extend(turn(1, BACK_TO_BACK) if spinning else turn(0, 1))
+        finally:
+            if child is not None:
+                child.close()
     median = {label: statistics.median(samples) for label, samples in times.items()}
     shape = "x".join(map(str, graph.inputs[0].type.shape))
-    print(f"\n{name} {shape} ({flops / 1e9:.2f} GFLOP): O3 compile {compile_seconds:.1f} s")
+    print(f"\n{name} {shape} ({flops / 1e9:.2f} GFLOP): O3 compile {compile_seconds:.1f} s"
+          + (f", baseline O3 compile {child.compile_seconds:.1f} s (child process)" if child is not None else ""))
     for label, samples in times.items():
         gflops = flops / (median[label] / 1e3) / 1e9
         print(f"  {label:<16} {median[label]:9.2f} ms  (min {min(samples):.2f}, max {max(samples):.2f})  "
               f"{gflops:6.1f} GFLOP/s = {gflops / peak:4.0%} of sgemm peak  error {errors[label]:.1e}")
     for label in contenders:
         print(f"  {label} / onnxruntime = {median[label] / median['onnxruntime']:.2f}x")
+    if "cnncompile tuned" in median:
+        print(f"  cnncompile tuned / cnncompile O3 = {median['cnncompile tuned'] / median['cnncompile O3']:.3f}x")
+    if child is not None:
+        for label in contenders:
+            print(f"  {label} / {BASELINE} = {median[label] / median[BASELINE]:.3f}x  "
+                  f"({median[label]:.2f} / {median[BASELINE]:.2f} ms)")
+    return median
+
+
+def geomean(values: list[float]) -> float:
+    return math.exp(statistics.fmean(math.log(v) for v in values))
+
+
+def print_baseline_summary(results: dict[tuple[str, int], dict[str, float]], baseline_tree: str) -> None:
+    """Per model and batch: baseline ms, current ms, current / baseline; then the geomeans per batch."""
+    current_tree = Path(cnncompile.__file__).resolve().parent.parent
+    print(f"\ncnncompile O3 ({current_tree} at {git_commit(current_tree)}) against {BASELINE} "
+          f"({baseline_tree} at {git_commit(baseline_tree)}), medians:")
+    tuned = any("cnncompile tuned" in median for median in results.values())
+    print(f"    {'model':<14} batch  baseline ms  current ms  current / baseline"
+          + ("  tuned ms  tuned / baseline  tuned / current" if tuned else ""))
+    for (name, batch), median in results.items():
+        base, current = median[BASELINE], median["cnncompile O3"]
+        line = f"    {name:<14} {batch:5}  {base:11.2f}  {current:10.2f}  {current / base:17.3f}x"
+        if "cnncompile tuned" in median:
+            t = median["cnncompile tuned"]
+            line += f"  {t:8.2f}  {t / base:15.3f}x  {t / current:14.3f}x"
+        print(line)
+    for batch in sorted({batch for _, batch in results}):
+        ratios = [m["cnncompile O3"] / m[BASELINE] for (_, b), m in results.items() if b == batch]
+        print(f"geomean current / baseline at batch {batch} over {len(ratios)} model(s): {geomean(ratios):.3f}x")
+        tuned_ratios = [m["cnncompile tuned"] / m["cnncompile O3"] for (_, b), m in results.items()
+                        if b == batch and "cnncompile tuned" in m]
+        if tuned_ratios:
+            print(f"geomean tuned / current O3 at batch {batch} over {len(tuned_ratios)} model(s): "
+                  f"{geomean(tuned_ratios):.3f}x")
 
 
 def main() -> None:
@@ -182,23 +357,37 @@ def main() -> None:
                         help="no runtime's threads spin between kernels; one run per contender and round")
     parser.add_argument("--tune", metavar="BUDGET", help="first measure what FILE lacks, within BUDGET per model "
                         "and batch (e.g. 5m), as `cnncompile compile --tune` does")
+    parser.add_argument("--baseline-tree", metavar="PATH",
+                        help="also time 'baseline O3': the same model compiled by the cnncompile in PATH (a git "
+                        "worktree of an older commit), in a child process; print current / baseline")
     args = parser.parse_args()
     if args.tune and not args.tuning_cache:
         parser.error("--tune needs --tuning-cache FILE")
+    baseline_tree = None
+    if args.baseline_tree:
+        baseline_tree = os.path.realpath(args.baseline_tree)
+        if not Path(baseline_tree, "cnncompile", "__init__.py").is_file():
+            parser.error(f"--baseline-tree {args.baseline_tree}: no cnncompile/__init__.py there")
+        if Path(cnncompile.__file__).resolve().is_relative_to(baseline_tree):
+            parser.error(f"--baseline-tree {args.baseline_tree} is the tree this script imported cnncompile from")
     tuning = None
     if args.tuning_cache:
         tuning = TuningOptions(cache=args.tuning_cache, measure=bool(args.tune),
                                **({"budget_seconds": parse_duration(args.tune)} if args.tune else {}))
     os.environ.setdefault("TVM_NUM_THREADS", str(args.threads))
-    if args.no_spinning:  # read when TVM's pool starts, at the first run
+    if args.no_spinning:  # read when TVM's pool starts, at the first run (the baseline child inherits both)
         os.environ["TVM_THREAD_POOL_SPIN_COUNT"] = "0"
     peak = sgemm_peak_gflops()
     print(f"sgemm peak (numpy BLAS, float32 2048^3): {peak:.1f} GFLOP/s; medians of {args.rounds} alternating rounds; "
           + ("no spinning threads" if args.no_spinning else
              f"each runtime's own spinning, {BACK_TO_BACK} back-to-back runs after a {PAUSE_SECONDS} s pause"))
+    results = {}
     for name in args.models:
         for batch in args.batch or [1, 8]:
-            bench_model(name, batch, args.size, args.rounds, args.threads, tuning, peak, not args.no_spinning)
+            results[name, batch] = bench_model(name, batch, args.size, args.rounds, args.threads, tuning, peak,
+                                               not args.no_spinning, baseline_tree)
+    if baseline_tree is not None:
+        print_baseline_summary(results, baseline_tree)
 
 
 if __name__ == "__main__":
