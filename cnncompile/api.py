@@ -17,11 +17,11 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
 from cnncompile.backends.tvm.build import build_module
-from cnncompile.backends.tvm.compiled import CompiledModel, Provenance, load_compiled
 from cnncompile.backends.tvm.default import PIPELINE as TVM_DEFAULT, build_default
 from cnncompile.backends.tvm.module import lower_graph
 from cnncompile.backends.tvm.runtime import Signature
 from cnncompile.backends.tvm.target import TargetSpec, default_target, gpu_visible, parse_target
+from cnncompile.compiled import CompiledModel, Provenance, load_compiled
 from cnncompile.frontends.load import load_model
 from cnncompile.frontends.onnx_export import to_onnx
 from cnncompile.ir.graph import Graph
@@ -98,7 +98,7 @@ def compile(model: Graph | str | os.PathLike, target: str | TargetSpec | None = 
     progress(Stage.IMPORT, 1, 1)
     if tvm_default:
         progress(Stage.BUILD, 0, 1)
-        executable = build_default(graph, spec)
+        executable = build_default(to_onnx(graph), spec)
         progress(Stage.BUILD, 1, 1)
         return CompiledModel(executable, spec, Signature.of(graph), Provenance(source, digest, TVM_DEFAULT), graph)
     progress(Stage.PASSES, 0, 1)

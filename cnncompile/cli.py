@@ -159,7 +159,7 @@ def _tuning(args: argparse.Namespace):
     if not args.tune and (args.rpc or args.key or args.tune_budget):
         raise CnnCompileError("--rpc, --key and --tune-budget only apply with --tune")
     from cnncompile.tuning.budget import DEFAULT_BUDGET_SECONDS, parse_duration
-    from cnncompile.tuning.progress import TuneBar
+    from cnncompile.tools.progress import TuneBar
     from cnncompile.tuning.rpc import Tracker
     from cnncompile.tuning.tuner import TuningOptions
 

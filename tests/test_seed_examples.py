@@ -9,10 +9,10 @@ import numpy as np
 import pytest
 
 from cnncompile import Graph, TensorType, run_reference
+from cnncompile.algorithms.windows import exact_output_size
 from cnncompile.errors import ShapeError
 from cnncompile.ops.conv import Conv
 from cnncompile.ops.pool import MaxPool
-from cnncompile.ops.spatial import exact_output_size
 from cnncompile.tools.inspect import layer_table
 
 

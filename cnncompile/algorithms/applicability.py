@@ -18,8 +18,8 @@ import enum
 import math
 from dataclasses import dataclass
 
+from cnncompile.algorithms.windows import AutoPad, Window, resolve_window
 from cnncompile.ir.types import DType, Layout, LayoutKind, TensorType
-from cnncompile.ops.spatial import AutoPad, Window, resolve_window
 
 
 class ConvAlgorithm(enum.Enum):

@@ -16,10 +16,10 @@ import numpy as np
 
 from cnncompile.algorithms.applicability import ConvAlgorithm, ConvSpec, why_not
 from cnncompile.algorithms.fft import fft_conv
+from cnncompile.algorithms.windows import Window, windows
 from cnncompile.algorithms.winograd import winograd_conv2d
 from cnncompile.errors import ShapeError
 from cnncompile.ir.types import TensorType
-from cnncompile.ops.spatial import Window, windows
 
 
 def direct(x: np.ndarray, w: np.ndarray, window: Window, group: int) -> np.ndarray:

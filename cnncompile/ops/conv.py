@@ -9,10 +9,10 @@ from dataclasses import dataclass
 import numpy as np
 
 from cnncompile.algorithms.reference import gemm_1x1, im2col_gemm
+from cnncompile.algorithms.windows import AutoPad, Window, resolve_window
 from cnncompile.errors import ShapeError
 from cnncompile.ir.types import TensorType
 from cnncompile.ops.registry import declare
-from cnncompile.ops.spatial import AutoPad, Window, resolve_window
 
 
 @dataclass(frozen=True)

@@ -8,10 +8,10 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
+from cnncompile.algorithms.windows import AutoPad, Window, reduce_windows, resolve_window
 from cnncompile.errors import ShapeError
 from cnncompile.ir.types import DType, TensorType
 from cnncompile.ops.registry import ANY_LAYOUT, OpLayouts, declare, per_input
-from cnncompile.ops.spatial import AutoPad, Window, reduce_windows, resolve_window
 
 # A window (or global) reduction per channel reads the same in any layout of a 2-D feature map.
 LAYOUTS = OpLayouts(ANY_LAYOUT)

@@ -11,10 +11,10 @@ from __future__ import annotations
 
 from dataclasses import replace
 
+from cnncompile.algorithms.windows import AutoPad
 from cnncompile.ir.graph import Value
 from cnncompile.ops.conv import Conv
 from cnncompile.ops.fused import FusedConv
-from cnncompile.ops.spatial import AutoPad
 from cnncompile.ops.tensor import Pad, PadMode, pad_widths
 from cnncompile.passes import pattern as P
 from cnncompile.passes.pattern import Match

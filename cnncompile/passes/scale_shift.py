@@ -19,12 +19,12 @@ from __future__ import annotations
 
 import numpy as np
 
+from cnncompile.algorithms.windows import AutoPad
 from cnncompile.ir.graph import Value
 from cnncompile.ir.types import TensorType
 from cnncompile.ops.conv import Conv
 from cnncompile.ops.elementwise import Add, Mul
 from cnncompile.ops.fused import Activation, ChannelAffine
-from cnncompile.ops.spatial import AutoPad
 from cnncompile.passes import pattern as P
 from cnncompile.passes.batchnorm import along
 from cnncompile.passes.pattern import Match, RuleCheck

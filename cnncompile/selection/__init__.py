@@ -5,5 +5,6 @@
     calibration.py  the model's measured efficiencies, and where they come from
     select.py       the select-conv-algorithms pass and the Choice it records per conv
     options.py      the pass's options, as pipelines name and build it
+    tuning_cache.py the measured seconds per workload and target that the tuner stores (tuning/)
     explain.py      `cnncompile compile --explain`
 """

@@ -28,11 +28,12 @@ import functools
 import os
 from collections.abc import Callable, Collection
 from dataclasses import dataclass, field, replace
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from cnncompile.algorithms.applicability import ConvAlgorithm, ConvSpec, why_not, why_not_layout
+from cnncompile.backends.tvm.plan import ConvPlan
 from cnncompile.ir.graph import Graph, Node, Value
 from cnncompile.ir.types import TensorType
 from cnncompile.ops.conv import Conv
@@ -40,9 +41,9 @@ from cnncompile.ops.fused import FusedConv, FusedConvAttrs, conv_attrs, residual
 from cnncompile.ops.layout import LayoutTransform, LayoutTransformAttrs
 from cnncompile.ops.registry import attr_dict
 from cnncompile.passes.rewrite import RewriteLog
-from cnncompile.backends.tvm.plan import ConvPlan
 from cnncompile.selection.candidates import Candidate, apply_candidate, candidates, candidates_in, plan_of
 from cnncompile.selection.cost import Estimate, estimate
+from cnncompile.selection.tuning_cache import Measured, TuningCache
 
 if TYPE_CHECKING:
     from cnncompile.backends.tvm.target import TargetSpec
@@ -60,13 +61,7 @@ class ChoiceSource(enum.Enum):
         return self.value
 
 
-class Measured(Protocol):
-    """A tuning cache's record of one workload (cnncompile.tuning.cache): every candidate's measured seconds."""
-
-    results: dict[Candidate, float]
-
-
-Lookup = Callable[[ConvSpec], "Measured | None"]
+Lookup = Callable[[ConvSpec], Measured | None]
 
 
 @dataclass(frozen=True)
@@ -212,7 +207,7 @@ def select_conv_algorithms(graph: Graph, target: TargetSpec, lookup: Lookup | No
 
 
 def cache_lookup(path: str, target: TargetSpec) -> Lookup:
-    """The measured record of a workload on `target` in the tuning cache at `path` (cnncompile.tuning.cache).
+    """The measured record of a workload on `target` in the tuning cache at `path` (tuning_cache.py).
 
     The passes of one pipeline that read the same file share one cache, which re-reads the file when it
     changes and reports a damaged one once.
@@ -222,7 +217,5 @@ def cache_lookup(path: str, target: TargetSpec) -> Lookup:
 
 
 @functools.cache
-def _opened(path: str):
-    from cnncompile.tuning.cache import TuningCache
-
+def _opened(path: str) -> TuningCache:
     return TuningCache(path)

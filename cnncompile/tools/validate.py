@@ -21,7 +21,7 @@ import numpy as np
 
 from cnncompile.api import compile as compile_model
 from cnncompile.backends.reference import run_reference
-from cnncompile.backends.tvm.compiled import CompiledModel
+from cnncompile.compiled import CompiledModel
 from cnncompile.ir.graph import Graph, Node
 from cnncompile.ir.types import DType
 from cnncompile.numerics import DTYPE_TOLERANCE, relative_error, tolerance

@@ -38,7 +38,7 @@ from cnncompile.ir.graph import Node, Value
 from cnncompile.ir.types import TensorType
 from cnncompile.ops.fused import FusedConv, FusedConvAttrs
 from cnncompile.selection.candidates import Candidate, apply_candidate
-from cnncompile.tuning.cache import Result
+from cnncompile.selection.tuning_cache import Result
 
 SECONDS_PER_RUN = 0.015
 REPEATS = 5

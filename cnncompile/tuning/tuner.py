@@ -38,8 +38,8 @@ from cnncompile.ops.fused import FusedConv, conv_attrs
 from cnncompile.ops.registry import attr_dict
 from cnncompile.selection.candidates import Candidate, candidates, candidates_in
 from cnncompile.selection.select import ranked
+from cnncompile.selection.tuning_cache import Result, TuningCache, default_cache_path
 from cnncompile.tuning.budget import DEFAULT_BUDGET_SECONDS, Budget, format_duration
-from cnncompile.tuning.cache import Result, TuningCache, default_cache_path
 from cnncompile.tuning.measure import Built, Device, LocalDevice, measure
 from cnncompile.tuning.progress import Silent, TuneProgress, TuneStatus
 from cnncompile.tuning.rpc import Tracker, open_devices

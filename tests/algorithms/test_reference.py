@@ -22,10 +22,10 @@ import cnncompile
 from cnncompile import DType, Graph, TensorType
 from cnncompile.algorithms.applicability import ConvAlgorithm, ConvSpec, why_not
 from cnncompile.algorithms.reference import convolve
+from cnncompile.algorithms.windows import AutoPad
 from cnncompile.errors import ShapeError
 from cnncompile.numerics import relative_error, tolerance
 from cnncompile.ops.fused import FusedConv, FusedConvAttrs
-from cnncompile.ops.spatial import AutoPad
 from onnx_harness import he_normal, run_ort, single_node_model
 
 FLOAT64 = 1e-10

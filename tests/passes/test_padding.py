@@ -2,10 +2,10 @@
 
 import pytest
 
+from cnncompile.algorithms.windows import AutoPad
 from cnncompile.ops.conv import Conv
 from cnncompile.ops.fused import Activation
 from cnncompile.ops.elementwise import Relu
-from cnncompile.ops.spatial import AutoPad
 from cnncompile.ops.tensor import Pad, PadMode
 from pass_harness import Net, assert_same_numerics, declined, fired, ops, optimize
 

@@ -228,7 +228,7 @@ def test_a_pipeline_can_leave_algorithms_out(tmp_path):
 def test_a_tuning_cache_decides_where_it_holds_the_workload(tmp_path):
     """Measurements stored in cnncompile.tuning's cache for one conv's workload decide that conv; the
     other convs, which the cache lacks, stay with the cost model."""
-    from cnncompile.tuning.cache import Result, TuningCache
+    from cnncompile.selection.tuning_cache import Result, TuningCache
 
     graph = mixed_net()
     run_pipeline(graph, preset("O3").steps())

@@ -1,9 +1,12 @@
-"""The compile progress bar draws on a terminal and stays silent otherwise."""
+"""The compile and tuning bars draw on a terminal and stay silent otherwise."""
 
 import io
 
+from cnncompile.frontends.dsl import Conv, Sequential
 from cnncompile.stages import Stage
-from cnncompile.tools.progress import ProgressBar
+from cnncompile.tools.progress import ProgressBar, TuneBar
+from cnncompile.tuning.progress import TuneStatus
+from cnncompile.tuning.tuner import TuneReport, workloads
 
 
 class Terminal(io.StringIO):
@@ -44,3 +47,17 @@ def test_compile_reports_each_stage_in_order_and_finishes_it():
     order = list(dict.fromkeys(stage for stage, _, _ in told))
     assert order == [Stage.IMPORT, Stage.PASSES, Stage.LOWERING, Stage.BUILD]
     assert all(any(s == stage and done == total for s, done, total in told) for stage in order)
+
+
+def test_the_tuning_bar_shows_count_eta_and_workload_on_a_terminal_and_only_the_summary_elsewhere():
+    report = TuneReport(tuned=[], untuned=[workloads(Sequential(Conv(8, 1)).build((1, 8, 4, 4)))[0].spec],
+                        seconds=3.0, budget_seconds=3.0)
+    terminal, log = Terminal(), io.StringIO()
+    for stream in (terminal, log):
+        bar = TuneBar(stream)
+        bar(TuneStatus(3, 12, "1x8x4x4 -> 8 k1x1", 75.0))
+        bar.finish(report)
+    lines = terminal.getvalue().strip("\n").split("\n")
+    assert "3/12 ETA 1m15s  1x8x4x4 -> 8 k1x1" in lines[0]
+    assert lines[1] == log.getvalue().strip() == report.summary()
+    assert "budget ran out: 1 workload(s)" in report.summary() and "1x8x4x4 -> 8 k1x1" in report.summary()

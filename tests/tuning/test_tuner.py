@@ -18,8 +18,8 @@ from cnncompile.ir.types import DType, TensorType
 from cnncompile.ops.fused import FusedConv
 from cnncompile.selection.candidates import Candidate, candidates
 from cnncompile.selection.select import ChoiceSource, ranked
+from cnncompile.selection.tuning_cache import Result, TuningCache
 from cnncompile.tuning import tuner
-from cnncompile.tuning.cache import Result, TuningCache
 from cnncompile.tuning.measure import LocalDevice, measure
 from cnncompile.tuning.tuner import CONFIRM_ROUNDS, FINALISTS, TuneReport, TuningOptions, tune, workloads
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import io
 import json
 
 import pytest
@@ -12,10 +11,9 @@ from cnncompile.backends.tvm.target import host_cpu
 from cnncompile.cli import main
 from cnncompile.errors import CnnCompileError
 from cnncompile.frontends.dsl import Conv, Relu, Sequential
+from cnncompile.selection.tuning_cache import TuningCache
 from cnncompile.tuning.budget import parse_duration
-from cnncompile.tuning.cache import TuningCache
-from cnncompile.tuning.progress import TuneBar, TuneStatus
-from cnncompile.tuning.tuner import TuneReport, workloads
+from cnncompile.tuning.tuner import workloads
 
 
 @pytest.mark.parametrize(("text", "seconds"), [("90s", 90), ("10m", 600), ("1h", 3600), ("1h30m", 5400),
@@ -60,25 +58,6 @@ def test_tune_then_compile_from_the_cache(tmp_path, capsys):
                  "-o", str(tmp_path / "cached"), "--explain"]) == 0
     out, err = capsys.readouterr()
     assert "tuned" not in err and "measured" in out
-
-
-class Terminal(io.StringIO):
-    def isatty(self) -> bool:
-        return True
-
-
-def test_the_bar_shows_count_eta_and_workload_on_a_terminal_and_only_the_summary_elsewhere():
-    report = TuneReport(tuned=[], untuned=[workloads(Sequential(Conv(8, 1)).build((1, 8, 4, 4)))[0].spec],
-                        seconds=3.0, budget_seconds=3.0)
-    terminal, log = Terminal(), io.StringIO()
-    for stream in (terminal, log):
-        bar = TuneBar(stream)
-        bar(TuneStatus(3, 12, "1x8x4x4 -> 8 k1x1", 75.0))
-        bar.finish(report)
-    lines = terminal.getvalue().strip("\n").split("\n")
-    assert "3/12 ETA 1m15s  1x8x4x4 -> 8 k1x1" in lines[0]
-    assert lines[1] == log.getvalue().strip() == report.summary()
-    assert "budget ran out: 1 workload(s)" in report.summary() and "1x8x4x4 -> 8 k1x1" in report.summary()
 
 
 def test_a_truncated_cache_is_one_warning_line_and_the_cost_model_decides(tmp_path, capsys):

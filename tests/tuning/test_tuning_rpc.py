@@ -14,7 +14,7 @@ import pytest
 from cnncompile.backends.tvm.target import host_cpu
 from cnncompile.errors import CnnCompileError
 from cnncompile.frontends.dsl import Conv, Relu, Sequential
-from cnncompile.tuning.cache import TuningCache
+from cnncompile.selection.tuning_cache import TuningCache
 from cnncompile.tuning.rpc import Tracker, server_count
 from cnncompile.tuning.tuner import tune, workloads
 

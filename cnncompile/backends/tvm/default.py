@@ -6,20 +6,19 @@ dlight's default schedules), with none of our passes, lowerings or schedules. On
 that pipeline leaves convolutions unscheduled and single-threaded, which is the point:
 it is the baseline issue 6 measures our backend against.
 
-The imported graph is exported back to ONNX (`to_onnx`) rather than read from the
-user's file, so zoo models and graphs built in Python take the same road and every
-input shape is already bound.
+It takes the imported graph exported back to ONNX (`to_onnx`, by the API) rather than the
+user's file, so zoo models and graphs built in Python take the same road and every input
+shape is already bound.
 """
 
 from __future__ import annotations
 
+import onnx
 import tvm
 from tvm import relax
 from tvm.relax.frontend.onnx import from_onnx
 
 from cnncompile.backends.tvm.target import TargetSpec
-from cnncompile.frontends.onnx_export import to_onnx
-from cnncompile.ir.graph import Graph
 
 PIPELINE = "tvm-default"
 
@@ -35,12 +34,12 @@ def _returning_tuple(module: tvm.IRModule) -> tvm.IRModule:
     return module
 
 
-def import_onnx(graph: Graph) -> tvm.IRModule:
-    """`graph` as TVM's relax ONNX frontend imports it, weights bound as constants."""
-    return _returning_tuple(from_onnx(to_onnx(graph), keep_params_in_input=False))
+def import_onnx(model: onnx.ModelProto) -> tvm.IRModule:
+    """`model` as TVM's relax ONNX frontend imports it, weights bound as constants."""
+    return _returning_tuple(from_onnx(model, keep_params_in_input=False))
 
 
-def build_default(graph: Graph, target: TargetSpec) -> relax.VMExecutable:
-    """`graph` built by TVM's default relax pipeline for `target`."""
+def build_default(model: onnx.ModelProto, target: TargetSpec) -> relax.VMExecutable:
+    """`model` built by TVM's default relax pipeline for `target`."""
     tvm_target = target.to_tvm()
-    return tvm.compile(import_onnx(graph), target=tvm_target, relax_pipeline=relax.get_default_pipeline(tvm_target))
+    return tvm.compile(import_onnx(model), target=tvm_target, relax_pipeline=relax.get_default_pipeline(tvm_target))

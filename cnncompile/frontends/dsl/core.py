@@ -22,12 +22,12 @@ from typing import Any
 
 import numpy as np
 
+from cnncompile.algorithms.windows import exact_output_size
 from cnncompile.errors import ShapeError
 from cnncompile.frontends.onnx_export import save_onnx
 from cnncompile.ir.graph import Graph, OpSpec, Value
 from cnncompile.ir.types import TensorType
 from cnncompile.ir.verifier import verify
-from cnncompile.ops.spatial import exact_output_size
 
 
 class Weights(enum.Enum):

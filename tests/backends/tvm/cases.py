@@ -12,6 +12,7 @@ from typing import Any
 
 import numpy as np
 
+from cnncompile.algorithms.windows import AutoPad
 from cnncompile.ir.graph import Graph
 from cnncompile.ir.types import DType, TensorType
 from cnncompile.ops import REGISTRY
@@ -19,7 +20,6 @@ from cnncompile.ops.elementwise import ClipAttrs, GeluApproximation, LeakyReluAt
 from cnncompile.ops.fused import Activation
 from cnncompile.ops.registry import NoAttrs
 from cnncompile.ops.resize import CoordinateTransformationMode, NearestMode, ResizeMode
-from cnncompile.ops.spatial import AutoPad
 from cnncompile.ops.tensor import DepthToSpaceMode, PadMode
 
 Draw = Callable[[np.random.Generator], np.ndarray]

@@ -12,15 +12,15 @@ import tvm
 import cnncompile
 from cnncompile.algorithms.applicability import ConvAlgorithm, ConvSpec
 from cnncompile.backends.tvm.build import build_module
-from cnncompile.backends.tvm.compiled import CompiledModel, Provenance
-from cnncompile.backends.tvm.plan import Template
 from cnncompile.backends.tvm.lowering import lower_node
 from cnncompile.backends.tvm.module import lower_graph
+from cnncompile.backends.tvm.plan import Template
 from cnncompile.backends.tvm.runtime import Signature
 from cnncompile.backends.tvm.schedule.cpu_layouts import MIN_PARALLEL_MACS
 from cnncompile.backends.tvm.schedule.cuda import GPU_LIMITS, RULE_ATTR, lowered_for_check
 from cnncompile.backends.tvm.target import parse_target
 from cnncompile.backends.tvm.tiling import ConvTile, conv_tiles, layout_tiles
+from cnncompile.compiled import CompiledModel, Provenance
 from cnncompile.errors import CnnCompileError
 from cnncompile.ir.graph import Graph, Value
 from cnncompile.ir.types import NHWC, DType, Layout, LayoutKind, TensorType, nchwc

@@ -17,13 +17,13 @@ from hypothesis import strategies as st
 import cnncompile
 from cnncompile.algorithms.applicability import ConvAlgorithm
 from cnncompile.backends.tvm.build import build_module
-from cnncompile.backends.tvm.compiled import CompiledModel, Provenance
-from cnncompile.backends.tvm.plan import Template
 from cnncompile.backends.tvm.lowering import lower_node
 from cnncompile.backends.tvm.module import build_primfunc, lower_graph
+from cnncompile.backends.tvm.plan import Template
 from cnncompile.backends.tvm.runtime import Signature
 from cnncompile.backends.tvm.target import parse_target
 from cnncompile.backends.tvm.tiling import ConvTile
+from cnncompile.compiled import CompiledModel, Provenance
 from cnncompile.errors import CnnCompileError
 from cnncompile.ir.graph import Graph
 from cnncompile.ir.types import NHWC, DType, Layout, TensorType, nchwc

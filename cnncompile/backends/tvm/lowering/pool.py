@@ -18,12 +18,12 @@ from dataclasses import replace
 import numpy as np
 from tvm import te
 
+from cnncompile.algorithms.windows import Window, reduce_windows, resolve_window
 from cnncompile.backends.tvm.kernel import POOL_STAGE, Call, Kernel, KernelKind, Lowering, shape_of
 from cnncompile.backends.tvm.lowering.common import const, lowest
 from cnncompile.backends.tvm.lowering.layouts import pad_spatial, physical_shape, spatial_axes
 from cnncompile.ops import pool as pool_ops
 from cnncompile.ops.registry import OpDef
-from cnncompile.ops.spatial import Window, reduce_windows, resolve_window
 
 
 def _window(call: Call, op: str) -> Window:

@@ -8,12 +8,12 @@ from dataclasses import dataclass
 
 from tvm import te, tirx
 
+from cnncompile.algorithms.windows import Window
 from cnncompile.backends.tvm.kernel import Call, Kernel, KernelKind, shape_of
 from cnncompile.backends.tvm.lowering.common import const
 from cnncompile.backends.tvm.lowering.epilogue import Epilogue
 from cnncompile.backends.tvm.lowering.layouts import pad_spatial
 from cnncompile.backends.tvm.plan import ConvPlan
-from cnncompile.ops.spatial import Window
 
 
 @dataclass(frozen=True)

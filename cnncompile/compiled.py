@@ -1,4 +1,8 @@
-"""CompiledModel: what `cnncompile.compile` returns and `cnncompile.load` restores."""
+"""CompiledModel: what `cnncompile.compile` returns and `cnncompile.load` restores.
+
+It joins the TVM backend's library to the graph it was built from, which its artifact keeps as
+ONNX (frontends' export): so it sits beside the API, above both.
+"""
 
 from __future__ import annotations
 

@@ -17,7 +17,7 @@ from cnncompile.backends.tvm.target import Device, TargetSpec, host_cpu
 from cnncompile.errors import CnnCompileError
 from cnncompile.ir.types import NHWC, DType, TensorType, nchwc
 from cnncompile.selection.candidates import Candidate
-from cnncompile.tuning.cache import Result, TuningCache, default_cache_path
+from cnncompile.selection.tuning_cache import Result, TuningCache, default_cache_path
 
 DIRECT = Candidate(ConvAlgorithm.DIRECT)
 BLOCKED = Candidate(ConvAlgorithm.DIRECT, nchwc(8), (2, 1, 4))
@@ -50,7 +50,7 @@ def test_another_workload_target_thread_count_or_version_misses(tmp_path, monkey
     monkeypatch.setenv("TVM_NUM_THREADS", "16")
     assert cache.lookup(spec(), host_cpu()) is None
     monkeypatch.setenv("TVM_NUM_THREADS", "2")
-    monkeypatch.setattr("cnncompile.tuning.cache.__version__", "99.0")
+    monkeypatch.setattr("cnncompile.selection.tuning_cache.__version__", "99.0")
     assert cache.lookup(spec(), host_cpu()) is None
 
 
@@ -117,8 +117,8 @@ WRITER = textwrap.dedent("""
     import sys, time
     from pathlib import Path
     from cnncompile.backends.tvm.target import host_cpu
-    from cnncompile.tuning.cache import TuningCache
-    from tuning.test_tuning_cache import store_many
+    from cnncompile.selection.tuning_cache import TuningCache
+    from selection.test_tuning_cache import store_many
 
     path, first, go = sys.argv[1], int(sys.argv[2]), Path(sys.argv[3])
     cache, target = TuningCache(path), host_cpu()
