@@ -1,8 +1,5 @@
-"""The `cnncompile` command line.
-
-Every command that takes a model accepts an ONNX path or zoo:NAME; `--json` prints one
-JSON object.
-A cnncompile error is printed as one line on stderr with exit code 2, never a traceback.
+"""What each `cnncompile` command does, given its parsed arguments; the parser and the error
+handling around every command are in cli/__init__.py.
 """
 
 from __future__ import annotations
@@ -11,15 +8,8 @@ import argparse
 import json
 import os
 import sys
-from collections.abc import Sequence
 
 from cnncompile.errors import CnnCompileError
-
-
-def _add_model_args(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("model", help="an ONNX file, or zoo:NAME for a model of the zoo (e.g. zoo:resnet50)")
-    parser.add_argument("--input-shape", action="append", default=[], metavar="NAME=DxD...",
-                        help="bind an input's shape (dynamic dims), e.g. data=1x3x224x224; repeatable")
 
 
 def _graph(args: argparse.Namespace, **options):
@@ -185,14 +175,6 @@ def cmd_validate(args: argparse.Namespace) -> int:
     return 0 if result.passed else 1
 
 
-def _add_target_args(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--target", metavar="cuda|llvm[:ARCH]",
-                        help="cuda (sm_80 unless cuda:sm_XX) or llvm (this CPU unless llvm:CPU); "
-                             "default: cuda if a GPU is visible, else llvm")
-    parser.add_argument("-p", "--pipeline", default="O3", metavar="O0..O3|FILE.toml",
-                        help="pass pipeline: a preset or a TOML file (default O3)")
-
-
 def cmd_ops(args: argparse.Namespace) -> int:
     from cnncompile.ops import REGISTRY
 
@@ -282,129 +264,3 @@ def cmd_compare(args: argparse.Namespace) -> int:
         print(f"cnncompile: pipeline {pipeline}: pass '{record.name}' moved the float64 outputs by "
               f"{record.error:.2e} (tolerance {comparison.results[0].run.tolerance:g})", file=sys.stderr)
     return 1 if diverged else 0
-
-
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="cnncompile", description="A declarative graph compiler for CNNs.")
-    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-
-    inspect = commands.add_parser(
-        "inspect", help="per-layer shapes, memory, parameters, multiply-adds and receptive fields of a model",
-        description="One row per layer: output shape, activation memory, parameters, multiply-adds and "
-                    "receptive field, then the totals. Long tables go through $PAGER (less) on a terminal.")
-    _add_model_args(inspect)
-    inspect.add_argument("--ir", action="store_true", help="print the imported IR instead of the table")
-    inspect.add_argument("--json", action="store_true", help="print one JSON object")
-    inspect.add_argument("--no-pager", action="store_true", help="never page, even on a terminal")
-    inspect.set_defaults(handler=cmd_inspect)
-
-    run = commands.add_parser("run", help="run a compiled artifact directory, or a model on the NumPy reference")
-    _add_model_args(run)
-    run.add_argument("--input", action="append", default=[], metavar="NAME=FILE.npy", help="an input array; repeatable")
-    run.add_argument("--random-inputs", action="store_true", help="draw standard-normal inputs instead")
-    run.add_argument("--seed", type=int, default=0, help="seed for --random-inputs")
-    run.add_argument("--dtype", choices=("float32", "float64"), default="float32", help="compute precision")
-    run.add_argument("--output", metavar="FILE.npz", help="save the outputs (written atomically)")
-    run.add_argument("--json", action="store_true", help="print one JSON object")
-    run.set_defaults(handler=cmd_run)
-
-    compile_ = commands.add_parser("compile", help="compile a model with TVM into a deployable artifact directory",
-                                   description="Import, optimize (-p), lower every node to a scheduled TVM kernel "
-                                               "and build; writes DIR/model.so, DIR/manifest.json and "
-                                               "DIR/model.onnx atomically.")
-    _add_model_args(compile_)
-    _add_target_args(compile_)
-    compile_.add_argument("-o", "--output", required=True, metavar="DIR", help="the artifact directory to write")
-    compile_.add_argument("--tvm-default", action="store_true",
-                          help="for comparison: build with TVM's relax ONNX frontend and default pipeline instead "
-                               "of cnncompile's passes and schedules (-p is ignored; slow on CPU)")
-    compile_.add_argument("--explain", action="store_true",
-                          help="print, per conv, the chosen algorithm, layout and tile, whether the cost model or a "
-                               "measurement chose it, every alternative's estimated or measured time, and why the "
-                               "other algorithms do not apply (with --json: a 'choices' list)")
-    tune = compile_.add_argument_group("tuning (measured choice of each conv's algorithm, layout and tile)")
-    tune.add_argument("--tune", action="store_true",
-                      help="measure the candidates of every conv workload the tuning cache lacks, store them, and "
-                           "compile with the fastest (shows progress and an ETA on a terminal)")
-    tune.add_argument("--tune-budget", metavar="DURATION",
-                      help="time limit for --tune, e.g. 90s, 10m, 1h (default 10m); workloads not reached keep "
-                           "the cost model's choice")
-    tune.add_argument("--tuning-cache", metavar="FILE",
-                      help="the tuning cache (default ~/.cache/cnncompile/tuning.json, under $XDG_CACHE_HOME if "
-                           "set); without --tune, compile with its measurements, measuring nothing")
-    tune.add_argument("--rpc", metavar="HOST:PORT",
-                      help="with --tune: measure on the devices registered with this TVM RPC tracker, in parallel")
-    tune.add_argument("--key", metavar="NAME", help="with --rpc: the key the RPC servers registered under")
-    compile_.add_argument("--json", action="store_true", help="print one JSON object")
-    compile_.set_defaults(handler=cmd_compile)
-
-    validate = commands.add_parser(
-        "validate", help="compile a model and check it against the float64 reference (exit 1 on failure)",
-        description="Compares the compiled model's outputs with the float64 reference on random inputs (or "
-                    "--input files). Beyond the tolerance end to end (float32's, or the looser one of a Winograd or FFT "
-                    "conv in the build), every node is re-run on its gold inputs and judged on its own, by its "
-                    "algorithm's tolerance; the first node that fails is named.")
-    _add_model_args(validate)
-    _add_target_args(validate)
-    validate.add_argument("--input", action="append", default=[], metavar="NAME=FILE.npy",
-                          help="an input array instead of random ones; repeatable")
-    validate.add_argument("--seed", type=int, default=0, help="seed for the random inputs")
-    validate.add_argument("--json", action="store_true", help="print one JSON object")
-    validate.set_defaults(handler=cmd_validate)
-
-    ops = commands.add_parser("ops", help="list every registered op")
-    ops.add_argument("--json", action="store_true", help="print one JSON object")
-    ops.set_defaults(handler=cmd_ops)
-
-    demo = commands.add_parser("demo", help="compile the zoo ResNet-50 for the default target, validate it, time it")
-    demo.add_argument("--seed", type=int, default=0, help="seed for weights and inputs")
-    demo.set_defaults(handler=cmd_demo)
-    passes = commands.add_parser("passes", help="list every pass with a one-line description, and the presets")
-    passes.add_argument("--json", action="store_true", help="print one JSON object (with each pass's options)")
-    passes.set_defaults(handler=cmd_passes)
-
-    compare = commands.add_parser(
-        "compare", help="optimize a model with several pipelines and compare them side by side",
-        description="For each pipeline: nodes, fused nodes, parameters, FLOPs, peak activation memory, compile "
-                    "time, latency on the reference backend (median of --runs, with min and max) and error "
-                    "against the float64 reference.")
-    _add_model_args(compare)
-    compare.add_argument("-p", "--pipeline", action="append", dest="pipelines", metavar="O0..O3|FILE.toml",
-                         help="a preset or a TOML pipeline file; repeatable (default: O0 O1 O2 O3)")
-    compare.add_argument("--runs", type=int, default=5, help="timed runs per pipeline (default 5)")
-    compare.add_argument("--target", metavar="llvm|cuda[:sm_XX]",
-                         help="time each pipeline's graph compiled by TVM for this target (default: the reference)")
-    compare.add_argument("--seed", type=int, default=0, help="seed for the random inputs")
-    compare.add_argument("--json", action="store_true", help="print one JSON object")
-    compare.add_argument("--html", metavar="REPORT.html", help="also write a self-contained HTML report")
-    compare.add_argument("--verify", action="store_true", help="run the IR verifier after every pass")
-    compare.add_argument("--dump-after", action="append", default=[], metavar="PASS",
-                         help="print the IR after this pass to stderr; repeatable")
-    compare.add_argument("--check-each-pass", action="store_true",
-                         help="run the float64 reference after every pass and name the first pass that changes "
-                              "the outputs (exit status 1)")
-    compare.add_argument("--explain", action="store_true",
-                         help="print each pass's record and why rules declined to fire")
-    compare.set_defaults(handler=cmd_compare)
-    return parser
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    try:
-        return args.handler(args)
-    except CnnCompileError as err:
-        print(f"cnncompile: error: {err}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        print("cnncompile: interrupted", file=sys.stderr)
-        return 130
-    except BrokenPipeError:
-        # The reader went away (`| head`): stop quietly, as git does, and keep Python's
-        # exit-time flush of stdout from raising again.
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-        return 141
-
-
-if __name__ == "__main__":
-    sys.exit(main())
