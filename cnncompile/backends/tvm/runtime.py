@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import os
 import statistics
+import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import numpy as np
@@ -109,30 +111,61 @@ def device_for(target: TargetSpec) -> tvm.runtime.Device:
 
 
 class VMRunner:
-    """The Relax VM for one executable on one device, called with checked NumPy inputs."""
+    """The Relax VM for one executable on one device, called with checked NumPy inputs.
+
+    Safe to call from many threads at once. A Relax VM keeps the call in progress (its
+    frames and registers) in itself, so two threads in one VM overwrite each other's
+    arguments (`TypeError: Mismatched type on argument #0`). Each call therefore borrows an
+    idle VM from a pool and returns it when done; when every VM is busy a new one is made,
+    which costs about 2 ms and no weights (a VM shares the executable's constants), so the
+    pool grows to the most calls ever in flight at once and no caller waits for another.
+    """
 
     def __init__(self, library: tvm.runtime.Module, target: TargetSpec, signature: Signature):
         self.device = device_for(target)
-        self.vm = relax.VirtualMachine(library, self.device)
+        self.library = library
         self.signature = signature
+        self._lock = threading.Lock()
+        self.vms_made = 0  # the size the pool has grown to
+        self._idle: list[relax.VirtualMachine] = [self._new_vm()]
+
+    def _new_vm(self) -> relax.VirtualMachine:
+        with self._lock:
+            self.vms_made += 1
+        return relax.VirtualMachine(self.library, self.device)
+
+    @contextmanager
+    def _borrowed(self) -> Iterator[relax.VirtualMachine]:
+        with self._lock:
+            vm = self._idle.pop() if self._idle else None
+        if vm is None:
+            vm = self._new_vm()
+        try:
+            yield vm
+        finally:
+            with self._lock:
+                self._idle.append(vm)
 
     def to_device(self, arrays: Mapping[str, np.ndarray]) -> list[tvm.runtime.Tensor]:
         return [tvm.runtime.tensor(a, self.device) for a in self.signature.check(arrays)]
 
     def __call__(self, arrays: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
-        results = self.vm["main"](*self.to_device(arrays))
-        return {spec.name: result.numpy() for spec, result in zip(self.signature.outputs, results)}
+        args = self.to_device(arrays)
+        with self._borrowed() as vm:
+            results = vm["main"](*args)
+            return {spec.name: result.numpy() for spec, result in zip(self.signature.outputs, results)}
 
     def benchmark(self, arrays: Mapping[str, np.ndarray], warmup: int, repeat: int) -> Benchmark:
         args = self.to_device(arrays)
-        main = self.vm["main"]
-        for _ in range(warmup):
-            main(*args)
-        self.device.sync()
         times = []
-        for _ in range(repeat):
-            start = time.perf_counter()
-            main(*args)
+        with self._borrowed() as vm:
+            main = vm["main"]
+            for _ in range(warmup):
+                main(*args)
             self.device.sync()
-            times.append((time.perf_counter() - start) * 1e3)
+            for _ in range(repeat):
+                start = time.perf_counter()
+                main(*args)
+                self.device.sync()
+                times.append((time.perf_counter() - start) * 1e3)
         return Benchmark(statistics.median(times), min(times), max(times), repeat)
