@@ -25,7 +25,8 @@ from cnncompile.errors import CnnCompileError, ModelError, UnsupportedError
 from cnncompile.frontends.forked import OnnxCrash, run_forked
 from cnncompile.frontends.onnx_attrs import coerce, field_hints
 from cnncompile.frontends.onnx_inputs import input_types
-from cnncompile.frontends.onnx_read import parse, sort_nodes, split_weights, tensor_array, validate
+from cnncompile.frontends.onnx_read import parse, sort_nodes, split_weights, validate
+from cnncompile.frontends.onnx_tensors import tensor_array
 from cnncompile.frontends.onnx_versions import (
     DEFAULT_DOMAINS,
     IGNORED_ATTRIBUTES,

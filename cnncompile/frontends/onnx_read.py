@@ -5,10 +5,8 @@ on a model with half a gigabyte of weights every pass costs seconds. None of the
 the weights' values (shape inference reads only small shape tensors), so they run on a
 *skeleton*: the model with every initializer of more than SPLIT_ELEMENTS elements (and
 every one kept in an external file) split out, a graph input of the same type standing in for it. The
-split-out tensors are decoded to arrays once, here.
-
-External data is read only from inside the model's directory: a `location` that is
-absolute or resolves elsewhere (through `..` or a symbolic link) is refused.
+split-out tensors are decoded to arrays once, here, by onnx_tensors, which checks every
+initializer's declared sizes first (external data included).
 """
 
 from __future__ import annotations
@@ -22,9 +20,10 @@ import networkx as nx
 import numpy as np
 import onnx
 from google.protobuf.message import DecodeError, Message
-from onnx import helper, numpy_helper
+from onnx import helper
 
 from cnncompile.errors import ModelError
+from cnncompile.frontends.onnx_tensors import check_tensor, first_line, read_external, tensor_array
 
 SPLIT_ELEMENTS = 256
 
@@ -60,7 +59,7 @@ def parse(model: str | os.PathLike | onnx.ModelProto) -> tuple[onnx.ModelProto, 
             proto = onnx.load(str(path), load_external_data=False)
         except (DecodeError, OSError, ValueError, RuntimeError, UnicodeDecodeError) as err:
             raise ModelError(f"'{path}' is not a readable ONNX model ({err.__class__.__name__}: "
-                             f"{_first_line(err)})") from None
+                             f"{first_line(err)})") from None
         base = path.resolve().parent
     if not proto.ir_version or not proto.HasField("graph"):
         missing = "an ir_version" if not proto.ir_version else "a graph"
@@ -78,9 +77,10 @@ def split_weights(proto: onnx.ModelProto, base: Path | None) -> Skeleton:
     for tensor in proto.graph.initializer:
         external = tensor.data_location == onnx.TensorProto.EXTERNAL
         if not external and math.prod(tensor.dims) <= SPLIT_ELEMENTS:
+            check_tensor(tensor)  # decoded at import, but checked before onnx's checker sees it
             skeleton.graph.initializer.append(tensor)
             continue
-        weights[tensor.name] = _decode(tensor, base) if external else tensor_array(tensor)
+        weights[tensor.name] = read_external(tensor, base) if external else tensor_array(tensor)
         if tensor.name not in declared:
             skeleton.graph.input.append(helper.make_tensor_value_info(tensor.name, tensor.data_type, tensor.dims))
             stand_ins.add(tensor.name)
@@ -101,52 +101,6 @@ def _copy_without(message: Message, skipped: str) -> Message:
         else:
             setattr(copy, field.name, value)
     return copy
-
-
-def tensor_array(tensor: onnx.TensorProto) -> np.ndarray:
-    """An initializer's array; a malformed one is a ModelError."""
-    try:
-        return numpy_helper.to_array(tensor)
-    except (ValueError, TypeError, KeyError) as err:
-        raise ModelError(f"initializer '{tensor.name}' is malformed: {_first_line(err)}") from None
-
-
-def _decode(tensor: onnx.TensorProto, base: Path | None) -> np.ndarray:
-    """An externally stored initializer's array, read from inside the model's directory."""
-    info = {entry.key: entry.value for entry in tensor.external_data}
-    location = info.get("location", "")
-    where = f"initializer '{tensor.name}'"
-    if base is None:
-        raise ModelError(f"{where} keeps its data in the external file '{location}'; pass the model's path "
-                         "instead of a ModelProto so the file can be found beside it")
-    if not location or os.path.isabs(location):
-        raise ModelError(f"{where}: external data location '{location}' must be a path relative to the "
-                         f"model's directory '{base}'")
-    path = (base / location).resolve()
-    if not path.is_relative_to(base):
-        raise ModelError(f"{where}: external data location '{location}' resolves to '{path}', outside the "
-                         f"model's directory '{base}'; external data is read only from inside it")
-    if not path.is_file():
-        raise ModelError(f"{where}: external data file '{location}' does not exist in '{base}'")
-    try:
-        offset = int(info.get("offset", 0))
-        length = int(info["length"]) if "length" in info else -1
-    except ValueError:
-        raise ModelError(f"{where}: external data offset/length {info} are not integers") from None
-    if offset < 0 or length < -1:
-        raise ModelError(f"{where}: external data offset {offset} and length {length} must not be negative")
-    with open(path, "rb") as file:
-        file.seek(offset)
-        data = file.read(length)
-    if length >= 0 and len(data) != length:
-        raise ModelError(f"{where}: external file '{location}' holds {len(data)} bytes at offset {offset}, "
-                         f"not the {length} the model declares")
-    loaded = onnx.TensorProto()
-    loaded.CopyFrom(tensor)
-    loaded.ClearField("external_data")
-    loaded.data_location = onnx.TensorProto.DEFAULT
-    loaded.raw_data = data
-    return tensor_array(loaded)
 
 
 def sort_nodes(graph: onnx.GraphProto) -> None:
@@ -197,13 +151,8 @@ def validate(proto: onnx.ModelProto) -> onnx.ModelProto:
         onnx.checker.check_model(inferred)  # after inference, which fills the shapes it requires of outputs
         return inferred
     except (onnx.checker.ValidationError, onnx.shape_inference.InferenceError, ValueError) as err:
-        raise ModelError(f"the ONNX checker rejects the model: {_first_line(err)}") from None
+        raise ModelError(f"the ONNX checker rejects the model: {first_line(err)}") from None
 
 
 def _describe(node: onnx.NodeProto) -> str:
     return f"node '{node.name or '?'}' ({node.op_type})"
-
-
-def _first_line(err: Exception) -> str:
-    lines = [line.strip() for line in str(err).splitlines() if line.strip()]
-    return lines[0] if lines else err.__class__.__name__
