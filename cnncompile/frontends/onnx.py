@@ -23,8 +23,8 @@ from onnx import helper
 
 from cnncompile.errors import CnnCompileError, ModelError, UnsupportedError
 from cnncompile.frontends.forked import OnnxCrash, run_forked
-from cnncompile.frontends.onnx_attrs import coerce, field_hints
-from cnncompile.frontends.onnx_inputs import input_types
+from cnncompile.frontends.onnx_attrs import check_attribute_types, coerce, field_hints
+from cnncompile.frontends.onnx_inputs import check_size, input_types
 from cnncompile.frontends.onnx_read import parse, sort_nodes, split_weights, validate
 from cnncompile.frontends.onnx_tensors import tensor_array
 from cnncompile.frontends.onnx_versions import (
@@ -32,6 +32,7 @@ from cnncompile.frontends.onnx_versions import (
     IGNORED_ATTRIBUTES,
     UPGRADED_AWAY,
     Upgraded,
+    check_opset,
     default_opset,
     legacy_resize_steps,
     upgrade,
@@ -66,7 +67,9 @@ def load_onnx(
 
 def _load(model: str | os.PathLike | onnx.ModelProto, shapes: InputShapes) -> Graph:
     proto, base = parse(model)
+    check_opset(proto)
     check_supported(proto)
+    check_attribute_types(proto)
     skeleton = split_weights(proto, base)
     sort_nodes(skeleton.proto.graph)
     try:
@@ -171,6 +174,8 @@ class _Importer:
         except CnnCompileError as err:
             raise type(err)(f"{where}: {err}") from None
         _check_outputs(node, len(out_types), where)
+        for out_type, out_name in zip(out_types, output_names):
+            check_size(out_type, f"{where} output '{out_name}'")
         hints = [o or f"{name}_unused{i}" for i, o in enumerate(output_names)]
         hints += [f"{name}_unused{i}" for i in range(len(hints), len(out_types))]
         if all(self.graph.is_constant(v) for v in inputs) or (op.value_independent and inputs):

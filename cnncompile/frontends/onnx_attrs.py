@@ -1,4 +1,5 @@
-"""Turning ONNX attributes (and compile-time-constant inputs) into typed op attributes.
+"""Turning ONNX attributes (and compile-time-constant inputs) into typed op attributes,
+once their types are the ones onnx's schemas declare.
 
 The op declarations name their attribute fields exactly as ONNX does, so conversion is
 driven by each field's type hint: ints lists become tuples, strings become the field's
@@ -16,8 +17,11 @@ from typing import Any
 
 import numpy as np
 import onnx
+import onnx.defs
 from onnx import helper, numpy_helper
 
+from cnncompile.errors import AttrError
+from cnncompile.frontends.onnx_versions import DEFAULT_DOMAINS, default_opset
 from cnncompile.ir.types import DType
 
 
@@ -57,3 +61,33 @@ def field_hints(attrs_type: type) -> dict[str, Any]:
     """Each attribute field's type hint; cached, as resolving hints costs more than importing a node."""
     hints = typing.get_type_hints(attrs_type)
     return {f.name: hints[f.name] for f in fields(attrs_type)}
+
+
+def check_attribute_types(proto: onnx.ModelProto) -> None:
+    """Refuse an ai.onnx node's attribute whose type is not the one its schema declares.
+
+    onnx's shape inference gives up on such a node without saying why, and the checker,
+    which must run after inference, then complains of a missing output shape, naming
+    neither the node nor the attribute.
+    """
+    opset = default_opset(proto)
+    if opset is None:
+        return
+    for index, node in enumerate(proto.graph.node):
+        if node.domain not in DEFAULT_DOMAINS:
+            continue
+        try:
+            schema = onnx.defs.get_schema(node.op_type, opset, "")
+        except onnx.defs.SchemaError:
+            continue  # check_supported has refused it, or onnx's checker will
+        for attr in node.attribute:
+            declared = schema.attributes.get(attr.name)
+            if declared is not None and attr.type != declared.type:
+                raise AttrError(f"node '{node.name or f'#{index}'}' ({node.op_type}): attribute '{attr.name}' is "
+                                f"{_type_name(attr.type)}, but {node.op_type}-{schema.since_version} declares it "
+                                f"{_type_name(declared.type)}; fix the exporter or the model")
+
+
+def _type_name(code: int) -> str:
+    return onnx.AttributeProto.AttributeType.Name(code) if code in onnx.AttributeProto.AttributeType.values() \
+        else str(code)

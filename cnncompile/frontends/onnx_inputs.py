@@ -18,6 +18,9 @@ from cnncompile.ir.types import DType, TensorType
 
 Dim = int | str  # a static size, or the symbol of a dynamic one ('?' when unnamed)
 
+# numpy's and TVM's index type is a signed 64-bit integer: no buffer can be larger.
+MAX_TENSOR_BYTES = (1 << 63) - 1
+
 
 def input_types(
     inputs: Sequence[onnx.ValueInfoProto], shapes: Mapping[str, Sequence[int]],
@@ -32,15 +35,22 @@ def input_types(
     types, unbound = [], []
     for info in inputs:
         dtype, dims = _dtype(info), _dims(info)
-        if info.name in shapes:
-            types.append(TensorType(_bind(info.name, dims, shapes[info.name]), dtype))
-        elif any(isinstance(d, str) for d in dims):
+        if info.name not in shapes and any(isinstance(d, str) for d in dims):
             unbound.append((info.name, dims))
-        else:
-            types.append(TensorType(_non_negative(info.name, dims), dtype))
+            continue
+        shape = _bind(info.name, dims, shapes[info.name]) if info.name in shapes else _non_negative(info.name, dims)
+        types.append(check_size(TensorType(shape, dtype), f"graph input '{info.name}'"))
     if unbound:
         raise ModelError(_unbound_message(unbound))
     return types
+
+
+def check_size(tensor_type: TensorType, what: str) -> TensorType:
+    """`tensor_type` if a buffer of it can exist; huge dims, pads or kernels make ones that cannot."""
+    if tensor_type.nbytes > MAX_TENSOR_BYTES:
+        raise ModelError(f"{what} would be {tensor_type}, {tensor_type.nbytes:.3g} bytes, more than a 64-bit index "
+                         "can address; check the input shape and the pads, strides and kernel sizes")
+    return tensor_type
 
 
 def _dtype(info: onnx.ValueInfoProto) -> DType:

@@ -67,6 +67,23 @@ class Upgraded:
     legacy_resizes: frozenset[str] = frozenset()
 
 
+def check_opset(proto: onnx.ModelProto) -> None:
+    """Refuse an ai.onnx opset that names no version of the ops, before onnx reads it as one.
+
+    onnx's checker does not object to opset 0, and its shape inference then infers nothing,
+    so the complaint it ends with (a missing output shape) would not name the opset.
+    """
+    opset = default_opset(proto)
+    newest = onnx.defs.onnx_opset_version()
+    if opset is not None and opset < 1:
+        raise UnsupportedError(f"the model imports ai.onnx opset {opset}, but opsets start at 1; re-export it "
+                               f"at an opset from 1 to {newest}")
+    if opset is not None and opset > newest:
+        raise UnsupportedError(f"the model imports ai.onnx opset {opset}, newer than the installed onnx knows "
+                               f"({newest}), so what its ops mean is unknown; upgrade onnx or re-export at "
+                               f"opset <= {newest}")
+
+
 def upgrade(proto: onnx.ModelProto) -> Upgraded:
     """Bring a model whose ai.onnx opset is below 13 to opset 21; others pass unchanged.
 
@@ -74,11 +91,6 @@ def upgrade(proto: onnx.ModelProto) -> Upgraded:
     is modified in place.
     """
     opset = default_opset(proto)
-    newest = onnx.defs.onnx_opset_version()
-    if opset is not None and opset > newest:
-        raise UnsupportedError(f"the model imports ai.onnx opset {opset}, newer than the installed onnx knows "
-                               f"({newest}), so what its ops mean is unknown; upgrade onnx or re-export at "
-                               f"opset <= {newest}")
     if opset is None or opset >= SAME_SEMANTICS_SINCE:
         return Upgraded(proto)
     shapes = _known_shapes(proto)
