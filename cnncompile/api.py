@@ -17,15 +17,17 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
 from cnncompile.backends.tvm.build import build_module
+from cnncompile.backends.tvm.lowering import check_indexable
 from cnncompile.backends.tvm.default import PIPELINE as TVM_DEFAULT, build_default
 from cnncompile.backends.tvm.module import lower_graph
 from cnncompile.backends.tvm.runtime import Signature
-from cnncompile.backends.tvm.target import TargetSpec, default_target, gpu_visible, parse_target
+from cnncompile.backends.tvm.target import TargetSpec, default_target, gpu_memory, gpu_visible, parse_target
 from cnncompile.compiled import CompiledModel, Provenance, load_compiled
 from cnncompile.frontends.load import load_model
 from cnncompile.frontends.onnx_export import to_onnx
 from cnncompile.ir.graph import Graph
 from cnncompile.passes import Pipeline, run_pipeline
+from cnncompile.resources import MemoryLimit, estimate_memory, host_limit
 from cnncompile.selection.explain import choices_of
 from cnncompile.selection.pipelines import for_target, load_pipeline
 from cnncompile.stages import Stage
@@ -70,13 +72,25 @@ def target_pipeline(pipeline: str, target: TargetSpec, tuning_cache: str | os.Pa
     return chosen
 
 
+def memory_limit_for(target: TargetSpec, limit: int | str | None = None) -> MemoryLimit:
+    """`limit` (bytes, or a size as --memory-limit takes it) or, by default, the memory of the device
+    that runs `target` here: this machine's available memory, or the visible GPU's. A CUDA model
+    compiled where no GPU is visible has no default limit: nothing here says how much it will have."""
+    if limit is not None or not target.is_gpu:
+        return host_limit(limit)
+    if gpu_visible():
+        return MemoryLimit(gpu_memory(), "the memory of the visible GPU")
+    return MemoryLimit(None, "no CUDA GPU is visible here to size the limit by")
+
+
 def _silent(stage: Stage, done: int, total: int) -> None:
     """The progress callback when nobody is watching."""
 
 
 def compile(model: Graph | str | os.PathLike, target: str | TargetSpec | None = None, pipeline: str = "O3",
             input_shapes: Mapping[str, Sequence[int]] | None = None, progress: Progress = _silent,
-            tvm_default: bool = False, tuning: TuningOptions | None = None) -> CompiledModel:
+            tvm_default: bool = False, tuning: TuningOptions | None = None,
+            memory_limit: int | str | None = None) -> CompiledModel:
     """Compile an ONNX file, `zoo:NAME` or a Graph for `target` (the default: cuda if a GPU is visible, else llvm).
 
     `pipeline` is a preset (O0..O3) or a TOML pipeline file (cnncompile.passes); for O3 the
@@ -91,16 +105,26 @@ def compile(model: Graph | str | os.PathLike, target: str | TargetSpec | None = 
 
     `tuning` (cnncompile.tuning) first measures the conv workloads the tuning cache lacks, as
     the pipeline leaves them, within its budget; the pipeline's choices then come from the cache.
+
+    A model whose run would need more than `memory_limit` (`memory_limit_for`: by default the
+    memory of the device that runs it) is refused before it is lowered, and again, with the
+    kernels' workspace, before it is built (cnncompile.resources).
     """
     spec = parse_target(target)
+    limit = memory_limit_for(spec, memory_limit)
     progress(Stage.IMPORT, 0, 1)
     graph, source, digest = _source(model, input_shapes)
     progress(Stage.IMPORT, 1, 1)
+    doing = f"running {source}"
     if tvm_default:
+        memory = estimate_memory(graph)
+        limit.check(memory, doing)
+        check_indexable(graph)
         progress(Stage.BUILD, 0, 1)
         executable = build_default(to_onnx(graph), spec)
         progress(Stage.BUILD, 1, 1)
-        return CompiledModel(executable, spec, Signature.of(graph), Provenance(source, digest, TVM_DEFAULT), graph)
+        return CompiledModel(executable, spec, Signature.of(graph), Provenance(source, digest, TVM_DEFAULT), graph,
+                             memory=memory)
     progress(Stage.PASSES, 0, 1)
     steps = target_pipeline(pipeline, spec, None if tuning is None else tuning.cache_path).steps()
     if tuning is not None and tuning.measure:
@@ -108,14 +132,18 @@ def compile(model: Graph | str | os.PathLike, target: str | TargetSpec | None = 
     run = run_pipeline(graph, steps)
     optimized = run.graph
     progress(Stage.PASSES, 1, 1)
+    limit.check(estimate_memory(optimized), doing)
     lowered = lower_graph(optimized, spec, lambda done, total: progress(Stage.LOWERING, done, total))
+    memory = estimate_memory(optimized, {k.node: k.plan.workspace for k in lowered.kernels if k.plan is not None})
+    limit.check(memory, doing)
     progress(Stage.BUILD, 0, 1)
     executable = build_module(lowered.module, spec)
     progress(Stage.BUILD, 1, 1)
     return CompiledModel(executable, spec, Signature.of(optimized), Provenance(source, digest, pipeline),
-                         optimized, lowered.kernels, choices=choices_of(run))
+                         optimized, lowered.kernels, choices=choices_of(run), memory=memory)
 
 
-def load(directory: str | os.PathLike) -> CompiledModel:
-    """A compiled model saved with `CompiledModel.save` or `cnncompile compile -o DIR`."""
-    return load_compiled(directory)
+def load(directory: str | os.PathLike, memory_limit: int | str | None = None) -> CompiledModel:
+    """A compiled model saved with `CompiledModel.save` or `cnncompile compile -o DIR`, refused before its
+    library is loaded when the memory its manifest estimates passes `memory_limit` (as for `compile`)."""
+    return load_compiled(directory, lambda target: memory_limit_for(target, memory_limit))

@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 import platform
 import shutil
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -25,6 +25,7 @@ from cnncompile.backends.tvm.target import TargetSpec
 from cnncompile.errors import CnnCompileError, ModelError
 from cnncompile.frontends.onnx_export import save_onnx
 from cnncompile.ir.graph import Graph
+from cnncompile.resources import MemoryEstimate, MemoryLimit
 from cnncompile.version import __version__
 
 
@@ -49,11 +50,13 @@ class CompiledModel:
     (each node's PrimFunc; none on TVM's default path) are known only for a model compiled
     in this process; validation uses them to re-run layer by layer. So are `choices`: how
     and why each conv's algorithm, layout and tile were chosen (`compile --explain`).
+    `memory` is what a run needs at its peak, estimated at compile time and kept in the
+    manifest, so that a machine with less memory refuses the artifact before running it.
     """
 
     def __init__(self, library: tvm.runtime.Module, target: TargetSpec, signature: Signature,
                  provenance: Provenance, graph: Graph | None = None, kernels: list[NodeKernel] | None = None,
-                 origin: Path | None = None, choices: Sequence[Any] = ()):
+                 origin: Path | None = None, choices: Sequence[Any] = (), memory: MemoryEstimate | None = None):
         self.library = library
         self.target = target
         self.signature = signature
@@ -61,6 +64,7 @@ class CompiledModel:
         self.graph = graph
         self.kernels = kernels
         self.choices = list(choices)  # each conv's cnncompile.selection Choice, for --explain
+        self.memory = memory
         self._origin = origin
         self._runner: VMRunner | None = None
 
@@ -127,14 +131,17 @@ class CompiledModel:
                 "inputs": [s.as_dict() for s in self.inputs],
                 "outputs": [s.as_dict() for s in self.outputs],
                 "files": {"library": LIBRARY, "graph": GRAPH},
+                **({} if self.memory is None else {"memory": self.memory.as_dict()}),
                 "versions": versions(),
             }
 
         return write_artifact(directory, fill)
 
 
-def load_compiled(directory: str | os.PathLike) -> CompiledModel:
-    """A saved artifact, checked (files present, library hash) before its library is loaded."""
+def load_compiled(directory: str | os.PathLike,
+                  limit_for: Callable[[TargetSpec], MemoryLimit] | None = None) -> CompiledModel:
+    """A saved artifact, checked (files present, library hash, and the memory its manifest estimates
+    against `limit_for(its target)`) before its library is loaded."""
     root = Path(directory)
     manifest = read_manifest(root)
     try:
@@ -142,8 +149,11 @@ def load_compiled(directory: str | os.PathLike) -> CompiledModel:
         signature = Signature(tuple(map(TensorSpec.from_dict, manifest["inputs"])),
                               tuple(map(TensorSpec.from_dict, manifest["outputs"])))
         provenance = Provenance(manifest["source"], manifest["source_sha256"], manifest["pipeline"])
+        memory = MemoryEstimate.from_dict(manifest["memory"]) if "memory" in manifest else None
     except (KeyError, TypeError, ValueError) as err:
         raise ModelError(f"artifact '{root}': its manifest lacks or garbles {err}; recompile it") from None
+    if memory is not None and limit_for is not None:
+        limit_for(target).check(memory, f"running artifact '{root}'")
     if not (root / GRAPH).is_file():
         raise ModelError(f"artifact '{root}' is missing {GRAPH}; recompile it with `cnncompile compile`")
     try:
@@ -151,4 +161,4 @@ def load_compiled(directory: str | os.PathLike) -> CompiledModel:
     except (RuntimeError, OSError) as err:
         raise ModelError(f"artifact '{root}': cannot load {LIBRARY} ({str(err).strip().splitlines()[-1]}); "
                          f"it was built for {target}, recompile it here") from None
-    return CompiledModel(library, target, signature, provenance, origin=root)
+    return CompiledModel(library, target, signature, provenance, origin=root, memory=memory)

@@ -36,3 +36,7 @@ class ExecutionError(CnnCompileError):
 
 class PassError(CnnCompileError):
     """A pass broke the IR, changed the numbers, or did not reach a fixed point."""
+
+
+class ResourceError(CnnCompileError):
+    """The model needs more memory than the limit allows, or sizes its kernels cannot index."""

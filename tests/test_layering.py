@@ -26,6 +26,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("errors", "version"),          # what every layer may raise or report
     ("fileio",),                    # atomic writes
     ("ir",),
+    ("resources",),                 # the memory a graph needs against the limit
     ("algorithms",),                # the conv algorithms and the window arithmetic, in NumPy
     ("ops",),
     ("numerics",),                  # the error measure and tolerances, per algorithm

@@ -25,6 +25,12 @@ def _add_model_args(parser: argparse.ArgumentParser) -> None:
                         help="bind an input's shape (dynamic dims), e.g. data=1x3x224x224; repeatable")
 
 
+def _add_memory_arg(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--memory-limit", metavar="SIZE",
+                        help="refuse a model whose run needs more memory than this, e.g. 16G, 1.5T, or 'none' "
+                             "(default: the memory available here, or the visible GPU's)")
+
+
 def _add_target_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--target", metavar="cuda|llvm[:ARCH]",
                         help="cuda (sm_80 unless cuda:sm_XX) or llvm (this CPU unless llvm:CPU); "
@@ -55,6 +61,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--dtype", choices=("float32", "float64"), default="float32", help="compute precision")
     run.add_argument("--output", metavar="FILE.npz", help="save the outputs (written atomically)")
     run.add_argument("--json", action="store_true", help="print one JSON object")
+    _add_memory_arg(run)
     run.set_defaults(handler=cmd_run)
 
     compile_ = commands.add_parser("compile", help="compile a model with TVM into a deployable artifact directory",
@@ -85,6 +92,7 @@ def build_parser() -> argparse.ArgumentParser:
                       help="with --tune: measure on the devices registered with this TVM RPC tracker, in parallel")
     tune.add_argument("--key", metavar="NAME", help="with --rpc: the key the RPC servers registered under")
     compile_.add_argument("--json", action="store_true", help="print one JSON object")
+    _add_memory_arg(compile_)
     compile_.set_defaults(handler=cmd_compile)
 
     validate = commands.add_parser(
@@ -99,6 +107,7 @@ def build_parser() -> argparse.ArgumentParser:
                           help="an input array instead of random ones; repeatable")
     validate.add_argument("--seed", type=int, default=0, help="seed for the random inputs")
     validate.add_argument("--json", action="store_true", help="print one JSON object")
+    _add_memory_arg(validate)
     validate.set_defaults(handler=cmd_validate)
 
     ops = commands.add_parser("ops", help="list every registered op")
@@ -125,6 +134,7 @@ def build_parser() -> argparse.ArgumentParser:
                          help="time each pipeline's graph compiled by TVM for this target (default: the reference)")
     compare.add_argument("--seed", type=int, default=0, help="seed for the random inputs")
     compare.add_argument("--json", action="store_true", help="print one JSON object")
+    _add_memory_arg(compare)
     compare.add_argument("--html", metavar="REPORT.html", help="also write a self-contained HTML report")
     compare.add_argument("--verify", action="store_true", help="run the IR verifier after every pass")
     compare.add_argument("--dump-after", action="append", default=[], metavar="PASS",

@@ -59,11 +59,15 @@ def cmd_run(args: argparse.Namespace) -> int:
 def _run_reference(args: argparse.Namespace):
     from cnncompile.backends.reference import run_reference
     from cnncompile.ir.types import DType
+    from cnncompile.resources import estimate_memory, host_limit
     from cnncompile.tools.models import load_inputs, random_inputs
 
     graph = _graph(args)
+    dtype = DType(args.dtype)
+    host_limit(args.memory_limit).check(estimate_memory(graph, compute=dtype),
+                                        f"running {args.model} on the NumPy reference in {dtype.value}")
     inputs = random_inputs(graph, args.seed) if args.random_inputs else load_inputs(graph, args.input)
-    return run_reference(graph, inputs, dtype=DType(args.dtype))
+    return run_reference(graph, inputs, dtype=dtype)
 
 
 def _run_artifact(args: argparse.Namespace):
@@ -75,7 +79,7 @@ def _run_artifact(args: argparse.Namespace):
     if args.input_shape:
         raise CnnCompileError(f"'{args.model}' is compiled: its input shapes are fixed; drop --input-shape "
                               "or recompile with it")
-    model = load(args.model)
+    model = load(args.model, args.memory_limit)
     if args.random_inputs:
         rng = np.random.default_rng(args.seed)
         inputs = {s.name: rng.standard_normal(s.shape).astype(s.dtype) for s in model.inputs}
@@ -120,7 +124,7 @@ def cmd_compile(args: argparse.Namespace) -> int:
     try:
         model = compile_model(args.model, args.target, args.pipeline,
                               dict(parse_input_shape(s) for s in args.input_shape), progress, args.tvm_default,
-                              _tuning(args))
+                              _tuning(args), args.memory_limit)
     finally:
         progress.close()
     path = model.save(args.output)
@@ -170,7 +174,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
     _announce_target(args)
     graph = _graph(args)
     inputs = load_inputs(graph, args.input) if args.input else None
-    result = validate(graph, args.target, args.pipeline, inputs, args.seed)
+    result = validate(graph, args.target, args.pipeline, inputs, args.seed, args.memory_limit)
     print(json.dumps(result.as_dict()) if args.json else result.report())
     return 0 if result.passed else 1
 
@@ -223,12 +227,16 @@ def cmd_passes(args: argparse.Namespace) -> int:
 
 def cmd_compare(args: argparse.Namespace) -> int:
     """Exit status 1 when --check-each-pass finds a pass that moved the float64 outputs beyond tolerance."""
+    from cnncompile.ir.types import DType
+    from cnncompile.resources import estimate_memory, host_limit
     from cnncompile.selection.pipelines import for_target, load_pipeline
     from cnncompile.tools.compare import compare, format_comparison
     from cnncompile.tools.report import write_html
 
     pipelines = [load_pipeline(spec) for spec in args.pipelines or ["O0", "O1", "O2", "O3"]]
     graph = _graph(args)
+    host_limit(args.memory_limit).check(estimate_memory(graph, compute=DType.FLOAT64),
+                                        f"running {args.model} on the float64 reference")
 
     def dump(pipeline: str, pass_name: str, optimized) -> None:
         print(f"// {pipeline}: IR after {pass_name}\n{optimized}", file=sys.stderr)
@@ -241,7 +249,8 @@ def cmd_compare(args: argparse.Namespace) -> int:
         # Each pipeline as a compile for the target runs it (O3 with the target's algorithm and
         # layout passes); each graph then arrives optimized: O0 only lowers and builds it.
         pipelines = [for_target(p, parse_target(args.target)) for p in pipelines]
-        backend = {"backend": lambda optimized: compile_model(optimized, args.target, "O0").run,
+        backend = {"backend": lambda optimized: compile_model(optimized, args.target, "O0",
+                                                              memory_limit=args.memory_limit).run,
                    "backend_name": f"TVM ({args.target})"}
     comparison = compare(args.model, graph, pipelines, runs=args.runs, seed=args.seed, verify=args.verify,
                          dump_after=args.dump_after, dump=dump, check_each_pass=args.check_each_pass, **backend)

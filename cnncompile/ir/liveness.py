@@ -9,9 +9,10 @@ lowers it: the tensors a fused node keeps in registers are never allocated.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
-from cnncompile.ir.graph import Graph
+from cnncompile.ir.graph import Graph, Value
 
 
 @dataclass(frozen=True)
@@ -21,16 +22,17 @@ class MemoryPlan:
     live_bytes: tuple[int, ...]  # per node: the activation bytes live while it runs
 
 
-def plan_memory(graph: Graph) -> MemoryPlan:
+def plan_memory(graph: Graph, size: Callable[[Value], int] = lambda v: v.type.nbytes) -> MemoryPlan:
+    """`size` prices a value in bytes: as stored, unless a backend computes it in another type."""
     freed = graph.last_uses()
     read = {v for node in graph.nodes for v in node.inputs} | set(graph.outputs)
-    live = sum(v.type.nbytes for v in graph.inputs)
+    live = sum(size(v) for v in graph.inputs)
     peak, peak_node, per_node = live, "", []
     for index, node in enumerate(graph.nodes):
-        live += sum(out.type.nbytes for out in node.outputs)
+        live += sum(size(out) for out in node.outputs)
         per_node.append(live)
         if live > peak:
             peak, peak_node = live, node.name
-        live -= sum(v.type.nbytes for v in freed.get(index, ()) if not graph.is_constant(v))
-        live -= sum(out.type.nbytes for out in node.outputs if out not in read)
+        live -= sum(size(v) for v in freed.get(index, ()) if not graph.is_constant(v))
+        live -= sum(size(out) for out in node.outputs if out not in read)
     return MemoryPlan(peak, peak_node, tuple(per_node))

@@ -25,6 +25,7 @@ from cnncompile.compiled import CompiledModel
 from cnncompile.ir.graph import Graph, Node
 from cnncompile.ir.types import DType
 from cnncompile.numerics import DTYPE_TOLERANCE, relative_error, tolerance
+from cnncompile.resources import estimate_memory, host_limit
 from cnncompile.tools.models import random_inputs
 
 
@@ -159,7 +160,12 @@ def judge(compiled: CompiledModel, graph: Graph, inputs: Mapping[str, np.ndarray
 
 
 def validate(graph: Graph, target: str | None, pipeline: str, inputs: Mapping[str, np.ndarray] | None = None,
-             seed: int = 0) -> Validation:
-    """Compile `graph` with `pipeline` for `target` and judge it on `inputs` (random ones by default)."""
-    compiled = compile_model(graph, target, pipeline)
+             seed: int = 0, memory_limit: int | str | None = None) -> Validation:
+    """Compile `graph` with `pipeline` for `target` and judge it on `inputs` (random ones by default).
+
+    Both runs must fit `memory_limit` (as `cnncompile.compile` takes it): the compiled model's, and
+    the reference's in float64, whose activations take twice float32's bytes."""
+    host_limit(memory_limit).check(estimate_memory(graph, compute=DType.FLOAT64),
+                                   f"running graph '{graph.name}' on the float64 reference")
+    compiled = compile_model(graph, target, pipeline, memory_limit=memory_limit)
     return judge(compiled, graph, dict(inputs) if inputs is not None else random_inputs(graph, seed))

@@ -112,6 +112,11 @@ def gpu_visible() -> bool:
     return bool(tvm.runtime.enabled("cuda")) and bool(tvm.cuda(0).exist)
 
 
+def gpu_memory() -> int:
+    """Bytes of global memory on the first CUDA GPU (only where `gpu_visible`)."""
+    return int(tvm.cuda(0).total_global_memory)
+
+
 def default_target() -> TargetSpec:
     return TargetSpec(Device.CUDA, DEFAULT_CUDA_ARCH) if gpu_visible() else host_cpu()
 

@@ -16,7 +16,7 @@ from tvm import te
 from cnncompile.backends.tvm.kernel import Call, Kernel, Lowering, placeholders
 from cnncompile.backends.tvm.target import TargetSpec
 from cnncompile.backends.tvm.lowering import conv, elementwise, layouts, linalg, norm, pool, reduce, resize, tensor
-from cnncompile.errors import UnsupportedError
+from cnncompile.errors import ResourceError, UnsupportedError
 from cnncompile.ir.graph import Graph, Node
 from cnncompile.ops.registry import OpDef
 
@@ -46,8 +46,29 @@ def unlowerable(graph: Graph) -> dict[str, str]:
             for node in reversed(graph.nodes) if node.op not in LOWERINGS}
 
 
+# The kernels index their buffers with int32: TVM rejects a larger extent as a literal.
+MAX_ELEMENTS = (1 << 31) - 1
+
+
+def check_indexable(graph: Graph) -> None:
+    """Refuse a tensor past the kernels' int32 indices, naming the first node that makes or reads one."""
+    for value in graph.inputs:
+        if value.type.numel > MAX_ELEMENTS:
+            raise ResourceError(f"graph input '{value.name}' has {value.type.numel:.3g} elements "
+                                f"({'x'.join(map(str, value.type.shape))}), more than the {MAX_ELEMENTS} that "
+                                "compiled kernels index; bind a smaller shape with --input-shape")
+    for node in graph.nodes:
+        for value in (*node.inputs, *node.outputs):
+            if value.type.numel > MAX_ELEMENTS:
+                raise ResourceError(f"node '{node.name}' ({node.op.name}): '{value.name}' has {value.type.numel:.3g} "
+                                    f"elements ({'x'.join(map(str, value.type.shape))}), more than the "
+                                    f"{MAX_ELEMENTS} that compiled kernels index; bind smaller inputs with "
+                                    "--input-shape or split the batch")
+
+
 def check_lowerable(graph: Graph) -> None:
     problems = unlowerable(graph)
     if problems:
         listed = "; ".join(f"{op}: {why}" for op, why in sorted(problems.items()))
         raise UnsupportedError(f"the TVM backend cannot compile graph '{graph.name}': {listed}")
+    check_indexable(graph)
