@@ -17,6 +17,7 @@ from cnncompile.cli.commands import (
     cmd_compare, cmd_compile, cmd_demo, cmd_inspect, cmd_ops, cmd_passes, cmd_run, cmd_validate,
 )
 from cnncompile.errors import CnnCompileError
+from cnncompile.tools.signals import describe, exit_status, termination_as_interrupt
 
 
 def _add_model_args(parser: argparse.ArgumentParser) -> None:
@@ -151,13 +152,14 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
-        return args.handler(args)
+        with termination_as_interrupt():
+            return args.handler(args)
     except CnnCompileError as err:
         print(f"cnncompile: error: {err}", file=sys.stderr)
         return 2
-    except KeyboardInterrupt:
-        print("cnncompile: interrupted", file=sys.stderr)
-        return 130
+    except KeyboardInterrupt as interrupt:  # Ctrl-C, or SIGTERM/SIGHUP as tools/signals.py raises them
+        print(f"cnncompile: {describe(interrupt)}", file=sys.stderr)
+        return exit_status(interrupt)
     except BrokenPipeError:
         # The reader went away (`| head`): stop quietly, as git does, and keep Python's
         # exit-time flush of stdout from raising again.

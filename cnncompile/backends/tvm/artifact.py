@@ -4,8 +4,10 @@
     DIR/manifest.json   inputs, outputs, target, pipeline, versions, hashes
     DIR/model.onnx      the optimized graph, fused nodes spelled out as standard ONNX
 
-The directory is written beside its destination under a temporary name and renamed into
-place, so a crash leaves the old artifact or the new one, never a mix. The manifest holds
+The directory is written beside its destination under a temporary name, flushed to disk and
+swapped into place in one step (fileio.replace_directory), so a crash, a kill, a full disk or
+a second compile writing the same directory leaves the old artifact or a new one, never a mix
+and never none. The manifest holds
 the library's sha256, checked before the library is loaded: a truncated or corrupted
 shared object would otherwise crash the process inside dlopen rather than fail cleanly.
 """
@@ -22,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from cnncompile.errors import CnnCompileError, ModelError
+from cnncompile.fileio import DiskFull, is_disk_full, replace_directory, signals_deferred, sync_directory
 
 LIBRARY = "model.so"
 MANIFEST = "manifest.json"
@@ -46,19 +49,33 @@ def write_artifact(directory: str | os.PathLike, fill: Callable[[Path], dict[str
     target = Path(directory)
     if target.exists() and not (target.is_dir() and ((target / MANIFEST).exists() or not any(target.iterdir()))):
         raise CnnCompileError(f"'{target}' exists and is not a cnncompile artifact; choose another -o directory")
-    target.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent))
     try:
-        manifest = fill(staging)
-        manifest["format"] = FORMAT
-        manifest["library_sha256"] = sha256_file(staging / LIBRARY)
-        (staging / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n")
-        _ordinary_permissions(staging)
-        _swap_into_place(staging, target)
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        _write(target, fill)
+    except Exception as err:
+        if is_disk_full(err):
+            raise DiskFull(target, "choose another -o directory") from None
         raise
     return target
+
+
+def _write(target: Path, fill: Callable[[Path], dict[str, Any]]) -> None:
+    """Stage, swap, clean up, with Ctrl-C, SIGTERM and SIGHUP held back until the staging directory is
+    gone. Delivered at once, one would stop Python waiting for TVM's linker but not the linker, which
+    could then write into the directory being deleted; arriving before the swap, it cancels it."""
+    with signals_deferred() as caught:
+        staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent))
+        try:
+            manifest = fill(staging)
+            manifest["format"] = FORMAT
+            manifest["library_sha256"] = sha256_file(staging / LIBRARY)
+            (staging / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n")
+            _ordinary_permissions(staging)
+            sync_directory(staging)
+            if not caught:
+                replace_directory(staging, target)
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)  # the unfinished artifact, or the one just replaced
 
 
 def _ordinary_permissions(staging: Path) -> None:
@@ -68,16 +85,6 @@ def _ordinary_permissions(staging: Path) -> None:
     os.chmod(staging, 0o777 & ~umask)
     for path in staging.iterdir():
         os.chmod(path, (0o777 if path.suffix == ".so" else 0o666) & ~umask)
-
-
-def _swap_into_place(staging: Path, target: Path) -> None:
-    if not target.exists():
-        os.rename(staging, target)
-        return
-    retired = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".old", dir=target.parent))
-    os.rename(target, retired / "artifact")
-    os.rename(staging, target)
-    shutil.rmtree(retired, ignore_errors=True)
 
 
 def read_manifest(directory: str | os.PathLike) -> dict[str, Any]:
