@@ -11,8 +11,11 @@ run, the cost model's Winograd pick for the 64->64 3x3 conv at 56x56 recorded 5.
 again in turns, a disturbance costs a finalist one round, not the choice.
 
 A workload the cache already holds completely is skipped; one a previous run left half done
-resumes with the candidates it lacks. Each workload's results are stored as soon as it
-ends, or is cut short by the budget or Ctrl-C, so an interrupted run keeps its work.
+resumes with the candidates it lacks. Each measurement is stored as soon as it is made, so a
+run stopped in any way (Ctrl-C, SIGTERM, even SIGKILL) loses at most the one in progress; the
+finalists' second timings and whether the workload is complete are stored when it ends or is
+cut short. A build cut short by Ctrl-C is no failure of its candidate (interrupts.py): it is
+not stored, and the next run measures it.
 
 With several devices (RPC servers), one thread per device takes the next candidate of the
 current workload; builds are serialized (TVM's compiler is not known to be thread-safe and
@@ -40,6 +43,7 @@ from cnncompile.selection.candidates import Candidate, candidates, candidates_in
 from cnncompile.selection.select import ranked
 from cnncompile.selection.tuning_cache import Result, TuningCache, default_cache_path
 from cnncompile.tuning.budget import DEFAULT_BUDGET_SECONDS, Budget, format_duration
+from cnncompile.tuning.interrupts import Interrupts
 from cnncompile.tuning.measure import Built, Device, LocalDevice, measure
 from cnncompile.tuning.progress import Silent, TuneProgress, TuneStatus
 from cnncompile.tuning.rpc import Tracker, open_devices
@@ -142,12 +146,15 @@ class TuneReport:
 
 @dataclass
 class _Run:
-    """The state the worker threads share: the budget, the plan's progress, the lock guarding both."""
+    """The state the worker threads share: the budget, the plan's progress, the lock guarding both, and
+    where each measurement goes as soon as it is made."""
 
     budget: Budget
     total: int
     progress: TuneProgress
     devices: int
+    cache: TuningCache
+    interrupts: Interrupts = field(default_factory=Interrupts)
     done: int = 0
     stopped: bool = False
     lock: threading.Lock = field(default_factory=threading.Lock)
@@ -180,9 +187,11 @@ def _measure_workload(spec: ConvSpec, todo: deque[Candidate], pick: Candidate, t
                 run.progress(TuneStatus(run.done, run.total, f"{label}: {candidate}", run.eta()))
             started = run.budget.elapsed()
             result, built = measure(spec, candidate, target, device, run.build_lock)
+            run.interrupts.check()
             with run.lock:
                 run.budget.costs.append(run.budget.elapsed() - started)
                 results[candidate] = result
+                run.cache.store(spec, target, {candidate: result}, complete=False)
                 if built is not None:
                     builds[candidate] = built
                 for dropped in set(builds) - set(_finalists(results, pick)):
@@ -239,21 +248,23 @@ def tune(graph: Graph, target: TargetSpec, cache: TuningCache, budget_seconds: f
         else:
             plan.append((workload.spec, todo, ranked(offered, workload.spec, target)[0].candidate))
     devices: list[Device] = open_devices(rpc, target) if rpc is not None and plan else [LocalDevice(target)]
-    run = _Run(budget, sum(len(todo) + 1 for _, todo, _ in plan), progress, len(devices))  # + 1: the finalists
-    try:
-        for spec, todo, pick in plan:
-            results: dict[Candidate, Result] = {}
-            planned = len(todo)
-            try:
-                _measure_workload(spec, todo, pick, target, devices, run, results)
-            finally:
-                if results:
-                    cache.store(spec, target, results, complete=len(results) == planned)
-                    report.measurements[spec] = results
-            (report.partial if todo and results else report.untuned if todo else report.tuned).append(spec)
-    finally:
-        report.seconds = budget.elapsed()
-        progress.finish(report)
+    run = _Run(budget, sum(len(todo) + 1 for _, todo, _ in plan), progress, len(devices),  # + 1: the finalists
+               cache)
+    with run.interrupts.watching():
+        try:
+            for spec, todo, pick in plan:
+                results: dict[Candidate, Result] = {}
+                planned = len(todo)
+                try:
+                    _measure_workload(spec, todo, pick, target, devices, run, results)
+                finally:
+                    if results:
+                        cache.store(spec, target, results, complete=len(results) == planned)
+                        report.measurements[spec] = results
+                (report.partial if todo and results else report.untuned if todo else report.tuned).append(spec)
+        finally:
+            report.seconds = budget.elapsed()
+            progress.finish(report)
     return report
 
 
