@@ -99,22 +99,26 @@ def _fsync(path: Path) -> None:
 def replace_directory(new: Path, target: Path) -> None:
     """Put the directory `new` at `target` in one step; what `target` held ends at `new`, for the caller
     to delete (nothing is at `new` when `target` did not exist)."""
-    while True:
-        try:
-            _renameat2(new, target, _RENAME_EXCHANGE)
-            return
-        except FileNotFoundError:
-            pass  # no target yet: take the place unless another writer took it first
-        except OSError as err:
-            if err.errno not in _NO_EXCHANGE:
-                raise
-            _replace_under_lock(new, target)
-            return
-        try:
-            _renameat2(new, target, _RENAME_NOREPLACE)
-            return
-        except FileExistsError:
-            continue  # another writer's directory arrived meanwhile: exchange with it
+    try:
+        while not _exchanged(new, target):  # no target: take its place, unless another writer just did
+            try:
+                _renameat2(new, target, _RENAME_NOREPLACE)
+                return
+            except FileExistsError:
+                continue  # then exchange with the one that arrived
+    except OSError as err:
+        if err.errno not in _NO_EXCHANGE:
+            raise
+        _replace_under_lock(new, target)  # NFS and some FUSE filesystems refuse either flag
+
+
+def _exchanged(new: Path, target: Path) -> bool:
+    """Whether `new` and `target` were swapped; False when there is no `target`."""
+    try:
+        _renameat2(new, target, _RENAME_EXCHANGE)
+    except FileNotFoundError:
+        return False
+    return True
 
 
 @functools.cache

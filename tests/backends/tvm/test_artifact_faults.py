@@ -160,7 +160,14 @@ def test_many_writers_swapping_one_directory(tmp_path):
 
 
 def test_many_writers_where_the_filesystem_cannot_exchange(tmp_path, monkeypatch):
-    """The same race through the fallback (NFS has no RENAME_EXCHANGE): two renames under an flock."""
+    """The same race through the fallback, two renames under an flock: as on NFS, which answers EINVAL
+    to renameat2's flags, and where the C library has no renameat2."""
+    def refused(source, target, flags):
+        raise OSError(errno.EINVAL, os.strerror(errno.EINVAL), str(source))
+
+    monkeypatch.setattr("cnncompile.fileio._renameat2", refused)
+    _race(tmp_path / "art")
+    monkeypatch.undo()
     monkeypatch.setattr("cnncompile.fileio._libc_renameat2", lambda: None)
     _race(tmp_path / "art")
 
