@@ -23,9 +23,9 @@ from onnx import helper
 
 from cnncompile.errors import CnnCompileError, ModelError, UnsupportedError
 from cnncompile.frontends.forked import OnnxCrash, run_forked
-from cnncompile.frontends.onnx_attrs import check_attribute_types, coerce, field_hints
+from cnncompile.frontends.onnx_attrs import check_attribute_types, coerce, drop_empty_lists, field_hints
 from cnncompile.frontends.onnx_inputs import check_size, input_types
-from cnncompile.frontends.onnx_read import parse, sort_nodes, split_weights, validate
+from cnncompile.frontends.onnx_read import ShapelessOutput, parse, sort_nodes, split_weights, validate
 from cnncompile.frontends.onnx_tensors import tensor_array
 from cnncompile.frontends.onnx_versions import (
     DEFAULT_DOMAINS,
@@ -71,12 +71,13 @@ def _load(model: str | os.PathLike | onnx.ModelProto, shapes: InputShapes) -> Gr
     check_supported(proto)
     check_attribute_types(proto)
     skeleton = split_weights(proto, base)
+    drop_empty_lists(skeleton.proto.graph)
     sort_nodes(skeleton.proto.graph)
     try:
         upgraded = run_forked(_validate_and_upgrade, skeleton.proto, what="checking and upgrading the model")
-    except OnnxCrash:
-        # onnx died where it should have complained; cnncompile's own shape rules usually
-        # name the node at fault, so let them speak first.
+    except (OnnxCrash, ShapelessOutput):
+        # onnx died, or gave up, where it should have complained; cnncompile's own shape
+        # rules usually name the node at fault, so let them speak first.
         _Importer(skeleton.without_stand_ins(skeleton.proto), skeleton.weights, frozenset(), shapes).run()
         raise
     check_supported(upgraded.proto)

@@ -63,6 +63,21 @@ def field_hints(attrs_type: type) -> dict[str, Any]:
     return {f.name: hints[f.name] for f in fields(attrs_type)}
 
 
+def drop_empty_lists(graph: onnx.GraphProto) -> None:
+    """Remove the list attributes that hold nothing, so they read as absent.
+
+    onnxruntime reads `dilations=[]` (strides, pads, perm, axes alike) as the attribute's
+    default; onnx's shape inference gives up on such a node without a word, and its strict
+    checker, which an exported model must pass, calls the size wrong.
+    """
+    lists = (onnx.AttributeProto.INTS, onnx.AttributeProto.FLOATS, onnx.AttributeProto.STRINGS)
+    for node in graph.node:
+        kept = [a for a in node.attribute if a.type not in lists or helper.get_attribute_value(a)]
+        if len(kept) < len(node.attribute):
+            del node.attribute[:]
+            node.attribute.extend(kept)
+
+
 def check_attribute_types(proto: onnx.ModelProto) -> None:
     """Refuse an ai.onnx node's attribute whose type is not the one its schema declares.
 

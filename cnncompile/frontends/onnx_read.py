@@ -47,6 +47,11 @@ class Skeleton:
         return proto
 
 
+class ShapelessOutput(ModelError):
+    """onnx's shape inference gave up on a node, silently, so the checker found a graph output
+    without a shape: the node's real fault is for cnncompile's own shape rules to name."""
+
+
 def parse(model: str | os.PathLike | onnx.ModelProto) -> tuple[onnx.ModelProto, Path | None]:
     """The ModelProto and the directory its external data lives in (None for a proto)."""
     if isinstance(model, onnx.ModelProto):
@@ -61,10 +66,27 @@ def parse(model: str | os.PathLike | onnx.ModelProto) -> tuple[onnx.ModelProto, 
             raise ModelError(f"'{path}' is not a readable ONNX model ({err.__class__.__name__}: "
                              f"{first_line(err)})") from None
         base = path.resolve().parent
+    _check_text(proto, "")
     if not proto.ir_version or not proto.HasField("graph"):
         missing = "an ir_version" if not proto.ir_version else "a graph"
         raise ModelError(f"'{model if base else 'the ModelProto'}' is not an ONNX model: it has no {missing}")
     return proto, base
+
+
+def _check_text(message: Message, path: str) -> None:
+    """Refuse a string field that is not UTF-8: protobuf hands it back as bytes, which no name
+    lookup, path or message expects (an external data location that was bytes raised TypeError)."""
+    for field, value in message.ListFields():
+        if field.type not in (field.TYPE_STRING, field.TYPE_MESSAGE):
+            continue
+        values = [value] if isinstance(value, (str, bytes, Message)) else value
+        for index, item in enumerate(values):
+            where = f"{path}{field.name}" + ("" if values is not value else f"[{index}]")
+            if isinstance(item, Message):
+                _check_text(item, where + ".")
+            elif isinstance(item, bytes):
+                raise ModelError(f"the model's {where} is not UTF-8 text ({item[:40]!r}); ONNX names and "
+                                 "strings must be UTF-8, so the file is damaged or was not written by an exporter")
 
 
 def split_weights(proto: onnx.ModelProto, base: Path | None) -> Skeleton:
@@ -146,12 +168,28 @@ def sort_nodes(graph: onnx.GraphProto) -> None:
 
 def validate(proto: onnx.ModelProto) -> onnx.ModelProto:
     """Run onnx's checker and shape inference, their failures becoming ModelErrors."""
+    inferred = proto
     try:
         inferred = onnx.shape_inference.infer_shapes(proto)
         onnx.checker.check_model(inferred)  # after inference, which fills the shapes it requires of outputs
         return inferred
     except (onnx.checker.ValidationError, onnx.shape_inference.InferenceError, ValueError) as err:
-        raise ModelError(f"the ONNX checker rejects the model: {first_line(err)}") from None
+        text = first_line(err)
+        shapeless = _shapeless_outputs(inferred.graph) if "'shape'" in text else ""
+        raise (ShapelessOutput if shapeless else ModelError)(
+            f"the ONNX checker rejects the model: {text}{shapeless}") from None
+
+
+def _shapeless_outputs(graph: onnx.GraphProto) -> str:
+    """onnx's complaint of a missing shape names no value: name the graph outputs lacking one."""
+    producers = {name: node for node in graph.node for name in node.output}
+    missing = [f"graph output '{o.name}'" + (f" of {_describe(producers[o.name])}" if o.name in producers else "")
+               for o in graph.output if not o.type.tensor_type.HasField("shape")]
+    if not missing:
+        return ""
+    return ("; " + ", ".join(missing) + " has no declared shape and onnx's shape inference found none (it gives "
+            "up, silently, on a node whose attributes it cannot read); declare the output's shape, or check the "
+            "attributes of the nodes before it")
 
 
 def _describe(node: onnx.NodeProto) -> str:
