@@ -31,6 +31,8 @@ from cnncompile.ir.graph import Graph, Value
 from cnncompile.ir.types import TensorType
 from cnncompile.ir.verifier import verify
 from cnncompile.ops import REGISTRY
+from cnncompile.ops.resize import ResizeMode
+from cnncompile.ops.tensor import DepthToSpaceMode
 
 MAX_CHANNELS = 32
 
@@ -152,6 +154,24 @@ class ConcatLayer:
     branches: tuple[tuple[Layer, ...], ...]
 
 
+class Extra(enum.Enum):
+    """The ops beyond the classic CNN set (the op-coverage issue's), each where its shapes allow."""
+
+    UPSAMPLE_NEAREST = "upsample-nearest"   # Resize x2, nearest (spatial <= 12)
+    UPSAMPLE_LINEAR = "upsample-linear"     # Resize x2, linear, half_pixel
+    DEPTH_TO_SPACE = "depth-to-space"       # blocksize 2, DCR or CRD by the key (channels % 4 == 0)
+    LRN = "lrn"                             # size 3
+    INSTANCE_NORM = "instance-norm"         # planes of more than one pixel
+    SOFTMAX = "softmax"                     # over channels
+    TRANSPOSES = "transposes"               # to NHWC and back: what simplify-movement cancels
+
+
+@dataclass(frozen=True)
+class ExtraLayer:
+    key: int
+    extra: Extra
+
+
 @dataclass(frozen=True)
 class TapLayer:
     """Make y a graph output as well: a value that fusion must not hide."""
@@ -160,7 +180,7 @@ class TapLayer:
 
 
 Layer = (ConvLayer | BatchNormLayer | ActivationLayer | PoolLayer | GlobalPoolLayer | ScaleLayer | PadLayer
-         | ResidualLayer | ConcatLayer | TapLayer)
+         | ResidualLayer | ConcatLayer | ExtraLayer | TapLayer)
 
 
 @dataclass(frozen=True)
@@ -187,6 +207,8 @@ def describe(layers: tuple[Layer, ...]) -> str:
             words.append("concat[" + " | ".join(describe(b) or "id" for b in layer.branches) + "]")
         elif isinstance(layer, ActivationLayer):
             words.append(layer.activation.name.lower())
+        elif isinstance(layer, ExtraLayer):
+            words.append(layer.extra.value)
         elif isinstance(layer, (PoolLayer, GlobalPoolLayer)):
             words.append(("global-" if isinstance(layer, GlobalPoolLayer) else "") + layer.pooling.name.lower())
         else:
@@ -247,13 +269,15 @@ class _Draw:
         return ScaleLayer(self.key(), self.chance(0.5), self.chance(0.3))
 
     def layer(self) -> Layer:
-        kind = self.pick("ccccbaapgsdrrkt")
+        kind = self.pick("ccccbaapgsdrrkxt")
         if kind in "cbaps":
             return self.simple(kind)
         if kind == "g":
             return GlobalPoolLayer(self.key(), self.pick(list(Pooling)))
         if kind == "d":
             return PadLayer(self.key(), self.pads(2))
+        if kind == "x":
+            return ExtraLayer(self.key(), self.pick(list(Extra)))
         if kind == "r":
             body = tuple(self.simple("cccbas") for _ in range(int(self.rng.integers(1, 4))))
             return ResidualLayer(self.key(), body, self.chance(0.3), self.chance(0.5),
@@ -387,6 +411,32 @@ def _concat(b: _Builder, layer: ConcatLayer, y: Value, keep: str) -> Value:
     return b.node("Concat", *(b.layers(branch, y, "spatial") for branch in layer.branches), axis=1)
 
 
+def _extra(b: _Builder, layer: ExtraLayer, y: Value, keep: str) -> Value:
+    _, c, h, w = y.type.shape
+    extra = layer.extra
+    if extra in (Extra.UPSAMPLE_NEAREST, Extra.UPSAMPLE_LINEAR):
+        if h > 12 or w > 12:
+            return y
+        mode = ResizeMode.NEAREST if extra is Extra.UPSAMPLE_NEAREST else ResizeMode.LINEAR
+        return b.node("Resize", y, scales=(1.0, 1.0, 2.0, 2.0), mode=mode)
+    if extra is Extra.DEPTH_TO_SPACE:
+        if c % 4:
+            return y
+        mode = DepthToSpaceMode.DCR if layer.key % 2 else DepthToSpaceMode.CRD
+        return b.node("DepthToSpace", y, blocksize=2, mode=mode)
+    if extra is Extra.LRN:
+        return b.node("LRN", y, size=3)
+    if extra is Extra.INSTANCE_NORM:
+        if h * w == 1:  # x - mean is 0 and float32's rounding of it is scaled by 1/sqrt(epsilon): see the tests
+            return y
+        rng = b.rng(layer.key)
+        return b.node("InstanceNormalization", y, b.const(rng.uniform(0.5, 1.5, c), "scale"),
+                      b.const(rng.standard_normal(c) * 0.1, "B"))
+    if extra is Extra.SOFTMAX:
+        return b.node("Softmax", y, axis=1)
+    return b.node("Transpose", b.node("Transpose", y, perm=(0, 2, 3, 1)), perm=(0, 3, 1, 2))
+
+
 def _tap(b: _Builder, layer: TapLayer, y: Value, keep: str) -> Value:
     if y not in b.taps and y not in b.graph.inputs:
         b.taps.append(y)
@@ -403,6 +453,7 @@ BUILDERS: dict[type, Callable[[_Builder, Layer, Value, str], Value]] = {
     PadLayer: lambda b, layer, y, keep: b.node("Pad", y, pads=(0, 0, *layer.pads[:2], 0, 0, *layer.pads[2:])),
     ResidualLayer: _residual,
     ConcatLayer: _concat,
+    ExtraLayer: _extra,
     TapLayer: _tap,
 }
 
