@@ -16,12 +16,13 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping, Sequence
+from dataclasses import MISSING, fields
 
 import numpy as np
 import onnx
 from onnx import helper
 
-from cnncompile.errors import CnnCompileError, ModelError, UnsupportedError
+from cnncompile.errors import AttrError, CnnCompileError, ModelError, UnsupportedError
 from cnncompile.frontends.forked import OnnxCrash, run_forked
 from cnncompile.frontends.onnx_attrs import check_attribute_types, coerce, drop_empty_lists, field_hints
 from cnncompile.frontends.onnx_inputs import check_size, input_types
@@ -239,10 +240,23 @@ class _Importer:
             inputs.append(self.values[onnx_name])
         if "num_outputs" in hints and values.get("num_outputs") is None and values.get("split") is None:
             values["num_outputs"] = len(node.output)
+        _check_required(op, values, where)
         try:
             return op.make_attrs(**values), inputs
         except CnnCompileError as err:
             raise ModelError(f"{where}: {err}") from None
+
+
+def _check_required(op: OpDef, values: Mapping[str, object], where: str) -> None:
+    """Name a required attribute (or attribute-kept input) the node lacks, in ONNX's terms."""
+    as_inputs = {field: position for position, field in op.onnx_inputs_as_attrs.items()}
+    onnx_names = {field: alias for alias, field in op.onnx_aliases.items()}
+    for field in fields(op.attrs):
+        if field.name in values or field.default is not MISSING or field.default_factory is not MISSING:
+            continue
+        if field.name in as_inputs:
+            raise AttrError(f"{where}: input {as_inputs[field.name]} ('{field.name}') is required but not given")
+        raise AttrError(f"{where}: the required attribute '{onnx_names.get(field.name, field.name)}' is missing")
 
 
 def _check_outputs(node: onnx.NodeProto, available: int, where: str) -> None:

@@ -110,7 +110,8 @@ def _inside(base: Path, location: str, where: str) -> Path:
         raise ModelError(f"{where}: external data location '{location}' resolves to '{path}', outside the "
                          f"model's directory '{base}'; external data is read only from inside it")
     if not is_file:
-        raise ModelError(f"{where}: external data file '{location}' does not exist in '{base}'")
+        problem = "is not a file" if path.exists() else "does not exist"
+        raise ModelError(f"{where}: external data file '{location}' {problem} in '{base}'")
     return path
 
 

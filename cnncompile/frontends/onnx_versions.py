@@ -75,6 +75,10 @@ def check_opset(proto: onnx.ModelProto) -> None:
     """
     opset = default_opset(proto)
     newest = onnx.defs.onnx_opset_version()
+    standard = next((n for n in proto.graph.node if n.domain in DEFAULT_DOMAINS), None)
+    if opset is None and standard is not None:
+        raise ModelError(f"node '{standard.name or '?'}' ({standard.op_type}) is an ai.onnx op, but the model "
+                         f"imports no ai.onnx opset; add one to opset_import (e.g. version {TARGET_OPSET})")
     if opset is not None and opset < 1:
         raise UnsupportedError(f"the model imports ai.onnx opset {opset}, but opsets start at 1; re-export it "
                                f"at an opset from 1 to {newest}")
