@@ -11,8 +11,16 @@ counts. Each failure is shrunk (fewest layers that still fail the same way) and 
 --out as NAME.py (the spec, for a regression test) and NAME.onnx; --record appends the
 counts as one JSON line.
 
-Recorded (AMD EPYC Zen 4, 2 cores shared, cnncompile 0.1.0, TVM 0.27):
-    see the JSON lines in benchmarks/random_cnn_differential.jsonl
+Recorded (AMD EPYC Zen 4, 2 cores shared with other jobs, TVM 0.27), one JSON line per run in
+benchmarks/random_cnn_differential.jsonl:
+    --graphs 300 --seed 10000 (O0..O3, O3-random, 60 each): 300 passed, 0 failures, 216 s.
+    While the generator was written (earlier draws, seeds 0-47 and 1000-1599, ~750 graphs
+    over the same modes, and 150 graphs with the op-coverage ops): no miscompile and no crash;
+    one ceil_mode pool that `to_onnx` refuses (onnx's shape inference, not the spec; see
+    tests/tools/test_random_cnn_regressions.py) and two onnxruntime-vs-float64 cases beyond
+    float32's bound from ill-conditioning (a 1-class Gemm cancelling 2700-fold, numpy's
+    float32 dot off by the same 1.2e-5; InstanceNormalization of 1-pixel planes), which the
+    generator now leaves out.
 """
 
 from __future__ import annotations
