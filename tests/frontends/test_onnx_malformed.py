@@ -10,29 +10,12 @@ import time
 import numpy as np
 import onnx
 import pytest
-from onnx import TensorProto, helper, numpy_helper
+from onnx import TensorProto, helper
 
 import cnncompile
-from cnncompile.cli import main
 from cnncompile.errors import CnnCompileError, ModelError, ShapeError, UnsupportedError
 from cnncompile.frontends.forked import OnnxCrash, run_forked
-
-X = (1, 3, 8, 8)
-
-
-def make(nodes, inputs=(("x", X),), outputs=("y",), initializers=(), opset=17, **graph_fields) -> onnx.ModelProto:
-    rng = np.random.default_rng(0)
-    inits = [numpy_helper.from_array(a if isinstance(a, np.ndarray) else rng.standard_normal(a).astype(np.float32), n)
-             for n, a in initializers]
-    graph = helper.make_graph(
-        nodes, "malformed", [helper.make_tensor_value_info(n, TensorProto.FLOAT, s) for n, s in inputs],
-        [helper.make_tensor_value_info(o, TensorProto.FLOAT, None) for o in outputs], inits, **graph_fields)
-    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset)])
-
-
-def conv(pads=(1, 1, 1, 1), weights=(4, 3, 3, 3), name="conv1", inputs=("x", "w")) -> onnx.ModelProto:
-    return make([helper.make_node("Conv", list(inputs), ["y"], pads=list(pads), name=name)],
-                initializers=[("w", weights)])
+from malformed_harness import X, assert_one_line_cli_error, conv, make, written
 
 
 def sequence_input() -> onnx.ModelProto:
@@ -126,20 +109,6 @@ def external_data_escaping_the_directory(folder) -> str:
     model.graph.initializer[0].external_data[0].value = "../outside/w.bin"
     onnx.save(model, path)
     return path
-
-
-def written(tmp_path, model: onnx.ModelProto) -> str:
-    path = str(tmp_path / "model.onnx")
-    onnx.save(model, path)
-    return path
-
-
-def assert_one_line_cli_error(path: str, capsys) -> str:
-    assert main(["inspect", path, "--no-pager"]) == 2
-    captured = capsys.readouterr()
-    err = captured.err.strip()
-    assert len(err.splitlines()) == 1 and err.startswith("cnncompile: error: ") and "Traceback" not in err
-    return err
 
 
 @pytest.mark.parametrize("case", sorted(MODELS))
