@@ -1,8 +1,11 @@
 """ONNX import: a ModelProto (or file) into a verified IR Graph.
 
-The pipeline: parse; refuse unsupported ops, all of them in one message; split the
-weights out and validate the rest with onnx's checker and shape inference (onnx_read);
-bring models older than opset 13 to opset 21 (onnx_versions); then build the graph.
+The pipeline: parse; refuse an impossible opset, unsupported ops (all of them in one
+message) and attributes of the wrong type; split the weights out, checking every declared
+size (onnx_tensors), and validate the rest with onnx's checker and shape inference
+(onnx_read); bring models older than opset 13 to opset 21 (onnx_versions); then build the
+graph, refusing any value too large for a 64-bit index. Each check runs before onnx or
+numpy could fail on the same fault with a message that names nothing, or crash.
 
 Shapes are bound at import: graph inputs must have static dims (or be given by
 `input_shapes`), and every node whose inputs are all known at compile time is evaluated
