@@ -49,7 +49,8 @@ def check_size(tensor_type: TensorType, what: str) -> TensorType:
     """`tensor_type` if a buffer of it can exist; huge dims, pads or kernels make ones that cannot."""
     if tensor_type.nbytes > MAX_TENSOR_BYTES:
         raise ModelError(f"{what} would be {tensor_type}, {tensor_type.nbytes:.3g} bytes, more than a 64-bit index "
-                         "can address; check the input shape and the pads, strides and kernel sizes")
+                         "can address, so no --memory-limit admits it; check the input shape and the pads, strides "
+                         "and kernel sizes")
     return tensor_type
 
 
