@@ -36,7 +36,7 @@ from cnncompile.frontends.onnx_export import save_onnx
 from cnncompile.tools.differential import Mode, Outcome, check, same_failure
 from cnncompile.tools.progress import bar
 from cnncompile.tools.random_cnn import build, draw_spec, to_python
-from cnncompile.tools.shrink import shrink
+from cnncompile.tools.random_cnn import shrink
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -14,7 +14,7 @@ from cnncompile.tools import random_cnn
 from cnncompile.tools.random_cnn import (
     ConvLayer, Grouping, PoolLayer, Pooling, ResidualLayer, Spec, build, draw_spec, random_inputs, to_python,
 )
-from cnncompile.tools.shrink import shrink
+from cnncompile.tools.random_cnn import shrink
 
 
 def test_specs_are_deterministic_and_build_graphs_the_importer_accepts():

@@ -1,4 +1,4 @@
-"""Shrinking a failing random CNN (tools/random_cnn.py) to the smallest spec that still fails.
+"""Shrinking a failing random CNN to the smallest spec that still fails.
 
 Greedy delta debugging over the spec, not the graph: a step removes one layer (at any depth:
 a residual body's, a concat branch or a branch's layer), the head, the second sample, or half
@@ -11,7 +11,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Callable, Iterator
 
-from cnncompile.tools.random_cnn import ConcatLayer, Head, Layer, ResidualLayer, Spec
+from cnncompile.tools.random_cnn.spec import ConcatLayer, Head, Layer, ResidualLayer, Spec
 
 
 def _removals(layers: tuple[Layer, ...]) -> Iterator[tuple[Layer, ...]]:
