@@ -1,7 +1,9 @@
 """Graph inputs: their element types, and their shapes with every dynamic dim bound.
 
 Every dim is static once a model is imported. Dims the model leaves symbolic ('N', or
-unnamed) are bound by the caller's `input_shapes` (the CLI's --input-shape); when some
+unnamed) are bound by the caller's `input_shapes` (the CLI's --input-shape); so is a dim
+written as -1, as exporters (Paddle, older TensorFlow converters) write "any size", and a
+dim written as 0 may be: unbound, a 0 stays an empty axis, which ONNX allows. When some
 are left unbound, one error lists all of them with the flags that would bind them, so a
 user fixes the command line in one go rather than one dim per attempt.
 """
@@ -16,7 +18,8 @@ from onnx import helper
 from cnncompile.errors import ModelError, UnsupportedError
 from cnncompile.ir.types import DType, TensorType
 
-Dim = int | str  # a static size, or the symbol of a dynamic one ('?' when unnamed)
+Dim = int | str  # a static size, or the symbol of a dynamic one ('?' when unnamed, '-1' when written so)
+ANY_SIZE = -1  # a dim_value exporters write for a dynamic dim
 
 # numpy's and TVM's index type is a signed 64-bit integer: no buffer can be larger.
 MAX_TENSOR_BYTES = (1 << 63) - 1
@@ -73,7 +76,8 @@ def _dtype(info: onnx.ValueInfoProto) -> DType:
 
 def _dims(info: onnx.ValueInfoProto) -> list[Dim]:
     """The declared dims (onnx's checker has made sure there is a shape)."""
-    return [d.dim_value if d.HasField("dim_value") else (d.dim_param or "?") for d in info.type.tensor_type.shape.dim]
+    return [str(d.dim_value) if d.HasField("dim_value") and d.dim_value == ANY_SIZE else
+            d.dim_value if d.HasField("dim_value") else (d.dim_param or "?") for d in info.type.tensor_type.shape.dim]
 
 
 def _non_negative(name: str, dims: Sequence[int]) -> tuple[int, ...]:
@@ -94,10 +98,11 @@ def _bind(name: str, declared: list[Dim], given: Sequence[int]) -> tuple[int, ..
     if len(given) != len(declared):
         raise ModelError(f"input_shapes['{name}'] = {given} has rank {len(given)}, but the model declares "
                          f"'{name}' as {_format(declared)} (rank {len(declared)})")
-    clash = [i for i, (g, d) in enumerate(zip(given, declared)) if isinstance(d, int) and g != d]
+    clash = [i for i, (g, d) in enumerate(zip(given, declared)) if isinstance(d, int) and d != 0 and g != d]
     if clash:
         raise ModelError(f"input_shapes['{name}'] = {given} disagrees with the model's static dims "
-                         f"{_format(declared)} at dim {', '.join(map(str, clash))}; only dynamic dims can be bound")
+                         f"{_format(declared)} at dim {', '.join(map(str, clash))}; only dynamic dims (a name, "
+                         "'?', -1 or 0) can be bound")
     return given
 
 
@@ -109,7 +114,8 @@ def _unbound_message(unbound: list[tuple[str, list[Dim]]]) -> str:
         example = [d if isinstance(d, int) else 1 for d in dims]
         examples.append(f"'{name}': {tuple(example)}")
         flags.append(f"--input-shape {name}={'x'.join(map(str, example))}")
-    return (f"dynamic dims must be bound before compiling: {'; '.join(listed)}; bind every one, e.g. "
+    return (f"dynamic dims (a name, '?' or -1 in the model) must be bound before compiling: {'; '.join(listed)}; "
+            f"bind every one, e.g. "
             f"input_shapes={{{', '.join(examples)}}} or {' '.join(flags)} (1 stands for each dynamic dim; "
             "put the sizes you will run with)")
 

@@ -81,6 +81,37 @@ def test_cli_lists_every_dynamic_dim_on_one_line(tmp_path, capsys):
     assert main(["inspect", str(path), "--no-pager", "--input-shape", "data=1x3x8x8", "--input-shape", "mask=1x2"]) == 0
 
 
+def minus_one_batch_and_unknown_size() -> onnx.ModelProto:
+    """[-1, 3, ?, ?] as a PaddleOCR classifier declares its input: -1 for the batch, unnamed H and W."""
+    return conv_model((-1, 3, None, None))
+
+
+def test_a_dim_written_as_minus_one_is_dynamic():
+    with pytest.raises(ModelError) as info:
+        cnncompile.load_onnx(minus_one_batch_and_unknown_size())
+    assert "'data' [-1, 3, ?, ?] (dim 0 '-1', dim 2 '?', dim 3 '?')" in str(info.value)
+    assert "a name, '?' or -1" in str(info.value)
+
+
+def test_a_model_declared_minus_one_compiles_for_the_bound_shape_and_matches_onnxruntime(tmp_path):
+    model = minus_one_batch_and_unknown_size()
+    path = tmp_path / "paddle_like.onnx"
+    onnx.save(model, path)
+    assert main(["compile", str(path), "--target", "llvm", "--input-shape", "data=1x3x48x192",
+                 "-o", str(tmp_path / "out")]) == 0
+    compiled = cnncompile.load(tmp_path / "out")
+    assert [s.shape for s in compiled.inputs] == [(1, 3, 48, 192)]
+    x = np.random.default_rng(2).standard_normal((1, 3, 48, 192)).astype(np.float32)
+    (want,) = run_ort(model, {"data": x})
+    assert relative_error(compiled.run({"data": x})["y"], want) <= 1e-5
+
+
+def test_a_zero_dim_may_be_bound_and_otherwise_is_an_empty_axis():
+    model = conv_model((0, 3, 8, 8))
+    assert cnncompile.load_onnx(model, {"data": (2, 3, 8, 8)}).inputs[0].type.shape == (2, 3, 8, 8)
+    assert cnncompile.load_onnx(model).inputs[0].type.shape == (0, 3, 8, 8)
+
+
 def test_a_bound_batch_folds_the_exporters_shape_arithmetic_and_matches_onnxruntime():
     """x.view(x.size(0), -1) on a dynamic batch: Shape -> Gather -> Unsqueeze -> Concat -> Reshape."""
     rng = np.random.default_rng(1)
