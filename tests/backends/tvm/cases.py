@@ -215,3 +215,8 @@ CASES: list[Case] = [
          coordinate_transformation_mode=CoordinateTransformationMode.TF_CROP_AND_RESIZE,
          roi=(0.0, 0.0, 0.2, -0.3, 1.0, 1.0, 1.3, 0.9), extrapolation_value=-7.0, id="Resize-tf-crop"),
 ]
+
+# Op families' cases, each in its own module (imported last: they build on the helpers above).
+from cases_reduce import CASES as _REDUCE_CASES  # noqa: E402
+
+CASES += _REDUCE_CASES
