@@ -217,6 +217,8 @@ CASES: list[Case] = [
 ]
 
 # Op families' cases, each in its own module (imported last: they build on the helpers above).
+from cases_math import CASES as _MATH_CASES  # noqa: E402
 from cases_reduce import CASES as _REDUCE_CASES  # noqa: E402
 
 CASES += _REDUCE_CASES
+CASES += _MATH_CASES

@@ -12,7 +12,8 @@ from cases import Case, case, integers, normal, positive
 
 X = normal(2, 3, 5, 6, scale=2.0)
 TIES = integers(3, 4, 6, low=-3, high=3, dtype="float32")  # few distinct values: many ties
-REDUCTIONS = ["ReduceSum", "ReduceMax", "ReduceMin", "ReduceL1", "ReduceL2", "ReduceSumSquare", "ReduceLogSumExp"]
+REDUCTIONS = ["ReduceSum", "ReduceMean", "ReduceMax", "ReduceMin", "ReduceL1", "ReduceL2", "ReduceSumSquare",
+              "ReduceLogSumExp"]
 
 CASES: list[Case] = [
     *(case(op, X, axes=(1, 3), id=f"{op}-axes") for op in REDUCTIONS),
