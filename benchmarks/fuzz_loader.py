@@ -28,6 +28,7 @@ import argparse
 import hashlib
 import os
 import random
+import resource
 import shutil
 import sys
 import tempfile
@@ -50,6 +51,7 @@ from proto_mutations import EXTERNAL_FILE, externalize, mutate, valid_model  # n
 
 BYTE_MUTATION_SHARE = 0.2
 MAX_LEN = 1 << 14
+RSS_LIMIT_MB = 2048  # libFuzzer's default, counted from what the process inherited
 DEADLY_SIGNALS = ("segv", "bus", "abrt", "ill", "fpe")
 
 
@@ -143,8 +145,12 @@ def main() -> None:
     fuzzer = Fuzzer(folder, args.crashes, args.runs, args.seconds)
     args.crashes.mkdir(parents=True, exist_ok=True)
     print(f"fuzz_loader: working in {folder}", flush=True)
+    # libFuzzer's memory limit (2 GiB) is on getrusage's peak RSS, which Linux carries across exec: started
+    # by a pytest worker that has compiled models for minutes, the fuzzer "used" gigabytes before its first input.
+    inherited_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024
     argv = [sys.argv[0], f"-seed={args.seed}", f"-max_len={MAX_LEN}", f"-artifact_prefix={args.crashes}{os.sep}",
-            *(f"-handle_{signal}=0" for signal in DEADLY_SIGNALS), *libfuzzer_args, str(corpus)]
+            f"-rss_limit_mb={inherited_mb + RSS_LIMIT_MB}", *(f"-handle_{signal}=0" for signal in DEADLY_SIGNALS),
+            *libfuzzer_args, str(corpus)]
     atheris.Setup(argv, fuzzer.test_one, custom_mutator=mutator)
     atheris.Fuzz()
 

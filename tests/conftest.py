@@ -5,6 +5,7 @@ only where a CUDA GPU is visible; everywhere else they are skipped, with the rea
 """
 
 import os
+import signal
 
 import pytest
 
@@ -22,3 +23,15 @@ def pytest_collection_modifyitems(config, items):
     skip = pytest.mark.skip(reason="no CUDA GPU is visible")
     for item in gpu_items:
         item.add_marker(skip)
+
+
+@pytest.fixture
+def ctrl_c_raises():
+    """SIGINT raises KeyboardInterrupt here and in the processes this test starts.
+
+    pytest-xdist's workers ignore SIGINT (the controller handles Ctrl-C), and an ignored signal
+    stays ignored across exec: a child cnncompile would never see the Ctrl-C a test sends it.
+    A Python handler is reset to the default on exec, so the child's Python installs its own."""
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    yield
+    signal.signal(signal.SIGINT, previous)

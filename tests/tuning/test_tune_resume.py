@@ -46,7 +46,7 @@ def _tune_command(model: Path, cache: Path, out: Path) -> list[str]:
 
 
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=lambda s: s.name)
-def test_an_interrupted_tune_resumes_without_measuring_again(sig, tmp_path):
+def test_an_interrupted_tune_resumes_without_measuring_again(sig, tmp_path, ctrl_c_raises):
     model = tmp_path / "tiny.onnx"
     save_onnx(MODEL.build(SHAPE), model)
     cache, out = tmp_path / "tuning.json", tmp_path / "out"
@@ -75,7 +75,7 @@ def test_an_interrupted_tune_resumes_without_measuring_again(sig, tmp_path):
     assert (out / "manifest.json").is_file()
 
 
-def test_ctrl_c_inside_a_build_is_not_stored_as_the_candidates_failure(tmp_path, monkeypatch):
+def test_ctrl_c_inside_a_build_is_not_stored_as_the_candidates_failure(tmp_path, monkeypatch, ctrl_c_raises):
     """SIGINT in a Python callback of TVM's compiler comes out as a bare RuntimeError, which `measure`
     records as 'build failed'; the tuner raises the interrupt instead and stores nothing for it."""
     calls: list = []

@@ -47,7 +47,7 @@ def write_artifact(directory: str | os.PathLike, fill: Callable[[Path], dict[str
     so compiling into the wrong folder never deletes someone's files.
     """
     target = Path(directory)
-    if target.exists() and not (target.is_dir() and ((target / MANIFEST).exists() or not any(target.iterdir()))):
+    if not _free_or_artifact(target):
         raise CnnCompileError(f"'{target}' exists and is not a cnncompile artifact; choose another -o directory")
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
@@ -57,6 +57,18 @@ def write_artifact(directory: str | os.PathLike, fill: Callable[[Path], dict[str
             raise DiskFull(target, "choose another -o directory") from None
         raise
     return target
+
+
+def _free_or_artifact(target: Path) -> bool:
+    """Whether `target` is absent, an empty directory or an artifact, from one listing: checked in several
+    steps, a writer's swap between them (the fallback's two renames) made a whole artifact look foreign."""
+    try:
+        entries = os.listdir(target)
+    except FileNotFoundError:
+        return True
+    except NotADirectoryError:
+        return False
+    return not entries or MANIFEST in entries
 
 
 def _write(target: Path, fill: Callable[[Path], dict[str, Any]]) -> None:
