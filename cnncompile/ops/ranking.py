@@ -123,7 +123,7 @@ def _topk_flops(inputs: Sequence[TensorType], outputs: Sequence[TensorType], att
     return inputs[0].numel * max(attrs.count, 1)
 
 
-def topk_order(x: np.ndarray, axis: int, largest: bool) -> np.ndarray:
+def _topk_order(x: np.ndarray, axis: int, largest: bool) -> np.ndarray:
     """Indices along `axis` ordering x by value (descending if largest), equal values by ascending index.
 
     A stable ascending sort keeps equal values in index order; for descending, the input
@@ -144,5 +144,5 @@ def TopK(x, *, k, axis, largest, sorted):
     Always sorted: with sorted=0 ONNX leaves the order unspecified, and sorted is one such order.
     """
     axis = axis % x.ndim
-    indices = np.take(topk_order(x, axis, bool(largest)), np.arange(k[0]), axis=axis)
+    indices = np.take(_topk_order(x, axis, bool(largest)), np.arange(k[0]), axis=axis)
     return np.take_along_axis(x, indices, axis=axis), indices.astype(np.int64)
