@@ -118,3 +118,10 @@ def test_a_model_that_fits_compiles_and_its_manifest_keeps_the_estimate(tmp_path
     message = one_line_error(capsys)
     assert "running artifact" in message and f"needs an estimated {format_bytes(compiled.memory.total)}" in message
     assert main(["run", str(tmp_path / "artifact"), "--random-inputs", "--memory-limit", "1M"]) == 0
+
+
+def test_an_empty_tensor_is_refused_before_tvm_names_it(tmp_path):
+    """TVM cannot build a loop nest over an extent of 0: one message, not a scheduling failure."""
+    with pytest.raises(ResourceError, match=r"graph input 'x' has no elements \(0x3x8x8\): compiled kernels need "
+                                            r"non-empty tensors"):
+        cnncompile.compile(conv_relu(tmp_path / "empty.onnx", (0, 3, 8, 8)), target="llvm", pipeline="O0")

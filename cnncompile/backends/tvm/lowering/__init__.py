@@ -19,7 +19,7 @@ from cnncompile.backends.tvm.lowering import (
     conv, elementwise, layouts, linalg, logic, math, norm, pool, ranking, reduce, resize, tensor,
 )
 from cnncompile.errors import ResourceError, UnsupportedError
-from cnncompile.ir.graph import Graph, Node
+from cnncompile.ir.graph import Graph, Node, Value
 from cnncompile.ops.registry import OpDef
 
 LOWERINGS: Mapping[OpDef, Lowering] = MappingProxyType({
@@ -54,19 +54,28 @@ MAX_ELEMENTS = (1 << 31) - 1
 
 
 def check_indexable(graph: Graph) -> None:
-    """Refuse a tensor past the kernels' int32 indices, naming the first node that makes or reads one."""
+    """Refuse a tensor the kernels cannot index, naming the first node that makes or reads one: past their
+    int32 indices, or empty (TVM cannot build a loop nest over an extent of 0; the reference runs it)."""
     for value in graph.inputs:
-        if value.type.numel > MAX_ELEMENTS:
-            raise ResourceError(f"graph input '{value.name}' has {value.type.numel:.3g} elements "
-                                f"({'x'.join(map(str, value.type.shape))}), more than the {MAX_ELEMENTS} that "
-                                "compiled kernels index; bind a smaller shape with --input-shape")
+        problem = _extent_problem(value)
+        if problem:
+            raise ResourceError(f"graph input '{value.name}' {problem}; bind another shape with --input-shape")
     for node in graph.nodes:
         for value in (*node.inputs, *node.outputs):
-            if value.type.numel > MAX_ELEMENTS:
-                raise ResourceError(f"node '{node.name}' ({node.op.name}): '{value.name}' has {value.type.numel:.3g} "
-                                    f"elements ({'x'.join(map(str, value.type.shape))}), more than the "
-                                    f"{MAX_ELEMENTS} that compiled kernels index; bind smaller inputs with "
-                                    "--input-shape or split the batch")
+            problem = _extent_problem(value)
+            if problem:
+                raise ResourceError(f"node '{node.name}' ({node.op.name}): '{value.name}' {problem}; bind other "
+                                    "inputs with --input-shape" + (" or split the batch" if value.type.numel else ""))
+
+
+def _extent_problem(value: Value) -> str | None:
+    shape = "x".join(map(str, value.type.shape))
+    if value.type.numel > MAX_ELEMENTS:
+        return (f"has {value.type.numel:.3g} elements ({shape}), more than the {MAX_ELEMENTS} that compiled kernels "
+                "index")
+    if value.type.numel == 0:
+        return f"has no elements ({shape}): compiled kernels need non-empty tensors (the reference runs empty ones)"
+    return None
 
 
 def check_lowerable(graph: Graph) -> None:
