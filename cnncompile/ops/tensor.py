@@ -1,4 +1,5 @@
-"""Data movement: Concat, Split, Reshape, Flatten, Transpose, Squeeze, Unsqueeze, Pad, DepthToSpace.
+"""Data movement: Concat, Split, Reshape, Flatten, Transpose, Squeeze, Unsqueeze, Pad, DepthToSpace,
+SpaceToDepth.
 
 None of these does arithmetic, so each costs 0 FLOPs; their price is the bytes they move.
 Resize, which does interpolate, lives in `resize.py`.
@@ -357,3 +358,27 @@ def DepthToSpace(x, *, blocksize, mode):
     else:
         tiles = x.reshape(n, c // (b * b), b, b, h, w).transpose(0, 1, 4, 2, 5, 3)
     return np.ascontiguousarray(tiles).reshape(n, c // (b * b), h * b, w * b)
+
+
+@dataclass(frozen=True)
+class SpaceToDepthAttrs:
+    blocksize: int
+
+
+def _space_to_depth_shape(x: TensorType, *, blocksize: int) -> TensorType:
+    b = blocksize
+    if x.rank != 4 or b < 1 or x.shape[2] % b or x.shape[3] % b:
+        raise ShapeError(f"SpaceToDepth with blocksize={b} needs a 4-D NCHW input whose height and width divide "
+                         f"by {b}, got {list(x.shape)}")
+    n, c, h, w = x.shape
+    return x.with_shape((n, c * b * b, h // b, w // b))
+
+
+@declare("SpaceToDepth", SpaceToDepthAttrs, inputs=("input",), outputs=("output",),
+         shape=_space_to_depth_shape, flops=no_arithmetic)
+def SpaceToDepth(x, *, blocksize):
+    """DepthToSpace (DCR) undone: each blocksize x blocksize tile becomes channels, tile position first."""
+    n, c, h, w = x.shape
+    b = blocksize
+    tiles = x.reshape(n, c, h // b, b, w // b, b).transpose(0, 3, 5, 1, 2, 4)
+    return np.ascontiguousarray(tiles).reshape(n, c * b * b, h // b, w // b)
