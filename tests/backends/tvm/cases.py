@@ -218,7 +218,9 @@ CASES: list[Case] = [
 
 # Op families' cases, each in its own module (imported last: they build on the helpers above).
 from cases_math import CASES as _MATH_CASES  # noqa: E402
+from cases_indexing import CASES as _INDEXING_CASES  # noqa: E402
 from cases_reduce import CASES as _REDUCE_CASES  # noqa: E402
 
 CASES += _REDUCE_CASES
 CASES += _MATH_CASES
+CASES += _INDEXING_CASES
