@@ -98,7 +98,7 @@ class CompiledModel:
         node = next(n for n in self.graph.nodes if n.name == name)
         kernel = next(k for k in self.kernels if k.node == name)
         device = self.runner.device
-        typed = [np.ascontiguousarray(a, dtype=v.type.dtype.numpy) for a, v in zip(arrays, node.inputs)]
+        typed = [np.require(a, v.type.dtype.numpy, "C") for a, v in zip(arrays, node.inputs)]  # 0-d stays 0-d
         args = [tvm.runtime.tensor(a, device) for a in kernel.arguments(typed)]
         outputs = [tvm.runtime.empty(shape, v.type.dtype.value, device)
                    for shape, v in zip(kernel.output_shapes, node.outputs)]

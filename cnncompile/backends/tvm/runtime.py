@@ -84,7 +84,7 @@ class Signature:
             if array.dtype != np.dtype(spec.dtype):
                 raise ModelError(f"input '{spec.name}' is {array.dtype} but the model takes {spec.dtype}; "
                                  f"convert it first (array.astype(np.{spec.dtype}))")
-            ordered.append(np.ascontiguousarray(array))
+            ordered.append(np.require(array, requirements="C"))  # ascontiguousarray makes a 0-d array 1-d
         return ordered
 
 
