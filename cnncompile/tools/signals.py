@@ -7,8 +7,11 @@ loses the measurements of the workload it was in. Raised as `Terminated` (a Keyb
 so code that stops cleanly on Ctrl-C needs nothing more), they unwind like Ctrl-C, and the
 command line exits with 128 + the signal's number, as a shell reports a process it killed.
 
+Ctrl-C is raised by the same handler, which remembers what it raised: an interrupt that lands in
+a Python callback of TVM's compiler leaves it as a RuntimeError, and is raised again as itself.
+
 A signal that arrives ignored (`nohup`, a background job of a non-interactive shell) stays
-ignored; after the first one, repeats are ignored until the command has unwound.
+ignored; after the first SIGTERM or SIGHUP, repeats are ignored until the command has unwound.
 """
 
 from __future__ import annotations
@@ -40,24 +43,44 @@ def describe(interrupt: KeyboardInterrupt) -> str:
         else "interrupted"
 
 
-def _raise(signum: int, _frame: FrameType | None) -> None:
-    """Raise once: a second SIGTERM (a supervisor repeating itself) must not cut short the cleanup
-    the first one started. SIGKILL still ends a cleanup that hangs."""
-    for sig in CAUGHT:
-        signal.signal(sig, signal.SIG_IGN)
-    raise Terminated(signum)
+class _Raiser:
+    """The handler of SIGINT, SIGTERM and SIGHUP within `termination_as_interrupt`, remembering what it raised.
+
+    An interrupt raised inside a Python callback of TVM's compiler (its TIR pipeline is one) comes out
+    of the compiler as a bare RuntimeError: TVM's FFI keeps the message, not the type. What the
+    handler raised is kept here, so the block can raise it again in the compiler's error's place."""
+
+    def __init__(self) -> None:
+        self.raised: KeyboardInterrupt | None = None
+
+    def __call__(self, signum: int, _frame: FrameType | None) -> None:
+        """A second SIGTERM (a supervisor repeating itself) must not cut short the cleanup the first one
+        started, so after one, SIGTERM and SIGHUP are ignored; SIGKILL still ends a cleanup that hangs.
+        Ctrl-C raises each time, as Python's own handler does."""
+        if signum in CAUGHT:
+            for sig in CAUGHT:
+                signal.signal(sig, signal.SIG_IGN)
+        self.raised = KeyboardInterrupt() if signum == signal.SIGINT else Terminated(signum)
+        raise self.raised
 
 
 @contextmanager
 def termination_as_interrupt() -> Iterator[None]:
-    """Within the block, SIGTERM and SIGHUP raise Terminated (from the main thread only, where handlers
-    can be set: elsewhere the block runs with Python's defaults)."""
+    """Within the block, SIGTERM and SIGHUP raise Terminated and Ctrl-C KeyboardInterrupt, even from
+    inside TVM's compiler (main thread only, where handlers can be set: elsewhere the block runs with
+    Python's defaults). A signal that arrives ignored stays ignored."""
     if threading.current_thread() is not threading.main_thread():
         yield
         return
-    previous = {sig: signal.signal(sig, _raise) for sig in CAUGHT if signal.getsignal(sig) is not signal.SIG_IGN}
+    raiser = _Raiser()
+    previous = {sig: signal.signal(sig, raiser) for sig in (signal.SIGINT, *CAUGHT)
+                if signal.getsignal(sig) is not signal.SIG_IGN}
     try:
         yield
+    except Exception:
+        if raiser.raised is not None:  # whatever TVM made of the interrupt on its way out
+            raise raiser.raised from None
+        raise
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, signal.SIG_DFL if handler is None else handler)

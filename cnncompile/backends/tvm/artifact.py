@@ -60,15 +60,19 @@ def write_artifact(directory: str | os.PathLike, fill: Callable[[Path], dict[str
 
 
 def _free_or_artifact(target: Path) -> bool:
-    """Whether `target` is absent, an empty directory or an artifact, from one listing: checked in several
-    steps, a writer's swap between them (the fallback's two renames) made a whole artifact look foreign."""
-    try:
-        entries = os.listdir(target)
-    except FileNotFoundError:
-        return True
-    except NotADirectoryError:
-        return False
-    return not entries or MANIFEST in entries
+    """Whether `target` is absent, an empty directory or an artifact. Other writers swap directories at
+    `target` and delete the ones they replaced, so a listing can catch an artifact being deleted under
+    another name: a listing counts only if `target` was the same directory before and after it."""
+    while True:
+        try:
+            before = os.lstat(target).st_ino
+            entries = os.listdir(target)
+            if os.lstat(target).st_ino == before:
+                return not entries or MANIFEST in entries
+        except FileNotFoundError:
+            return True
+        except NotADirectoryError:
+            return False
 
 
 def _write(target: Path, fill: Callable[[Path], dict[str, Any]]) -> None:
