@@ -14,6 +14,17 @@ and the scaling against one client thread.
 Both runtimes size their own thread pools for the whole machine, so on a machine with few
 cores more clients mostly queue: throughput should hold, not multiply, and latency grow
 with the clients. A drop in throughput as clients are added is the thing to look for.
+
+Session 25 (AMD EPYC Zen 5, 2 vCPUs, ResNet-18 1x3x224x224, 3 rounds of 5 s):
+
+    contender      clients  inferences/s  median ms  vs 1 client  mismatches
+    cnncompile O3        1          94.0      10.18        1.00x           0
+    cnncompile O3        2         120.9      16.23        1.29x           0
+    cnncompile O3        4         108.1      36.25        1.15x           0
+    onnxruntime          1          74.9      11.49        1.00x           0
+    onnxruntime          2          96.2      17.72        1.29x           0
+    onnxruntime          4          94.7      42.03        1.26x           0
+    cnncompile / onnxruntime throughput: 1.26x (1 client), 1.26x (2), 1.14x (4)
 """
 
 from __future__ import annotations
