@@ -17,8 +17,8 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
 from cnncompile.backends.tvm.build import build_module
-from cnncompile.backends.tvm.lowering import check_indexable
 from cnncompile.backends.tvm.default import PIPELINE as TVM_DEFAULT, build_default
+from cnncompile.backends.tvm.lowering import check_indexable
 from cnncompile.backends.tvm.module import lower_graph
 from cnncompile.backends.tvm.runtime import Signature
 from cnncompile.backends.tvm.target import TargetSpec, default_target, gpu_memory, gpu_visible, parse_target

@@ -29,7 +29,7 @@ _SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([KMGTP]?)(?:I?B)?\s*$", re.IGNORECAS
 
 
 def format_bytes(count: int) -> str:
-    """Binary units, three significant figures: '1.50 GiB', '12.0 TiB', '832 B'."""
+    """Binary units, three significant figures: '1.5 KiB', '47.7 GiB', '12 TiB', '832 B'."""
     if count < 1024:
         return f"{count} B"
     exponent = min((count.bit_length() - 1) // 10, 6)
