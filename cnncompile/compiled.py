@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import platform
 import shutil
+import threading
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -67,6 +68,7 @@ class CompiledModel:
         self.memory = memory
         self._origin = origin
         self._runner: VMRunner | None = None
+        self._runner_lock = threading.Lock()  # threads' first calls at once make one runner, one VM pool
 
     def __repr__(self) -> str:
         return (f"CompiledModel({self.provenance.source} for {self.target}, -p {self.provenance.pipeline}: "
@@ -82,9 +84,10 @@ class CompiledModel:
 
     @property
     def runner(self) -> VMRunner:
-        if self._runner is None:
-            self._runner = VMRunner(self.library, self.target, self.signature)
-        return self._runner
+        with self._runner_lock:
+            if self._runner is None:
+                self._runner = VMRunner(self.library, self.target, self.signature)
+            return self._runner
 
     def run(self, inputs: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
         """The outputs by name for inputs by name; shapes and dtypes must match the signature."""
