@@ -10,17 +10,23 @@ import enum
 import math
 from dataclasses import dataclass
 
+import ml_dtypes  # noqa: F401  (registers bfloat16 with NumPy, so np.dtype("bfloat16") resolves)
 import numpy as np
 
 
 class DType(enum.Enum):
     FLOAT16 = "float16"
+    BFLOAT16 = "bfloat16"
     FLOAT32 = "float32"
     FLOAT64 = "float64"
     INT8 = "int8"
     UINT8 = "uint8"
+    INT16 = "int16"
+    UINT16 = "uint16"
     INT32 = "int32"
+    UINT32 = "uint32"
     INT64 = "int64"
+    UINT64 = "uint64"
     BOOL = "bool"
 
     @property
@@ -29,7 +35,12 @@ class DType(enum.Enum):
 
     @property
     def is_float(self) -> bool:
-        return self in (DType.FLOAT16, DType.FLOAT32, DType.FLOAT64)
+        return self in (DType.FLOAT16, DType.BFLOAT16, DType.FLOAT32, DType.FLOAT64)
+
+    @property
+    def is_reduced(self) -> bool:
+        """A 16-bit float: stored in half the bytes, computed with float32 accumulation."""
+        return self in (DType.FLOAT16, DType.BFLOAT16)
 
     @property
     def itemsize(self) -> int:
