@@ -27,9 +27,10 @@ from cnncompile.frontends.load import load_model
 from cnncompile.frontends.onnx_export import to_onnx
 from cnncompile.ir.graph import Graph
 from cnncompile.passes import Pipeline, run_pipeline
+from cnncompile.passes.precision import Precision
 from cnncompile.resources import MemoryLimit, estimate_memory, host_limit
 from cnncompile.selection.explain import choices_of
-from cnncompile.selection.pipelines import for_target, load_pipeline
+from cnncompile.selection.pipelines import for_target, load_pipeline, resolve_precision
 from cnncompile.stages import Stage
 from cnncompile.tuning.tuner import TuningOptions, tune_graph
 
@@ -62,11 +63,13 @@ def optimize(graph: Graph, pipeline: str) -> Graph:
     return run_pipeline(graph, load_pipeline(pipeline).steps()).graph
 
 
-def target_pipeline(pipeline: str, target: TargetSpec, tuning_cache: str | os.PathLike | None = None) -> Pipeline:
+def target_pipeline(pipeline: str, target: TargetSpec, tuning_cache: str | os.PathLike | None = None,
+                    precision: Precision | str = Precision.FP32, keep_fp32: Sequence[str] = ()) -> Pipeline:
     """The preset or TOML pipeline as a compile for `target` runs it: O3 gains the passes that choose
     each conv's algorithm and the layouts for the target, and every target-dependent pass gets the
-    target's options; with `tuning_cache`, measured choices from that cache win over the cost model."""
-    chosen = for_target(load_pipeline(pipeline), target)
+    target's options; with `tuning_cache`, measured choices from that cache win over the cost model;
+    a reduced `precision` converts the graph before kernels are chosen (selection.pipelines.for_target)."""
+    chosen = for_target(load_pipeline(pipeline), target, precision, tuple(keep_fp32))
     if tuning_cache is not None:
         chosen = chosen.with_options("select-conv-algorithms", tuning_cache=os.fspath(tuning_cache))
     return chosen
@@ -90,7 +93,8 @@ def _silent(stage: Stage, done: int, total: int) -> None:
 def compile(model: Graph | str | os.PathLike, target: str | TargetSpec | None = None, pipeline: str = "O3",
             input_shapes: Mapping[str, Sequence[int]] | None = None, progress: Progress = _silent,
             tvm_default: bool = False, tuning: TuningOptions | None = None,
-            memory_limit: int | str | None = None) -> CompiledModel:
+            memory_limit: int | str | None = None, precision: Precision | str = Precision.FP32,
+            keep_fp32: Sequence[str] = ()) -> CompiledModel:
     """Compile an ONNX file, `zoo:NAME` or a Graph for `target` (the default: cuda if a GPU is visible, else llvm).
 
     `pipeline` is a preset (O0..O3) or a TOML pipeline file (cnncompile.passes); for O3 the
@@ -109,8 +113,13 @@ def compile(model: Graph | str | os.PathLike, target: str | TargetSpec | None = 
     A model whose run would need more than `memory_limit` (`memory_limit_for`: by default the
     memory of the device that runs it) is refused before it is lowered, and again, with the
     kernels' workspace, before it is built (cnncompile.resources).
+
+    `precision` (fp32, fp16, bf16, or auto: bf16 on a CPU with bf16 dot products, fp16 on CUDA)
+    is what convs and matrix products compute from, accumulating in float32; `keep_fp32` names
+    nodes to keep in float32 beside what the policy keeps (cnncompile.passes.precision).
     """
     spec = parse_target(target)
+    precision = resolve_precision(precision, spec)
     limit = memory_limit_for(spec, memory_limit)
     progress(Stage.IMPORT, 0, 1)
     graph, source, digest = _source(model, input_shapes)
@@ -126,9 +135,11 @@ def compile(model: Graph | str | os.PathLike, target: str | TargetSpec | None = 
         return CompiledModel(executable, spec, Signature.of(graph), Provenance(source, digest, TVM_DEFAULT), graph,
                              memory=memory)
     progress(Stage.PASSES, 0, 1)
-    steps = target_pipeline(pipeline, spec, None if tuning is None else tuning.cache_path).steps()
+    steps = target_pipeline(pipeline, spec, None if tuning is None else tuning.cache_path, precision,
+                            keep_fp32).steps()
     if tuning is not None and tuning.measure:
-        tune_graph(run_pipeline(graph.copy(), target_pipeline(pipeline, spec).steps()).graph, spec, tuning)
+        tune_graph(run_pipeline(graph.copy(), target_pipeline(pipeline, spec, precision=precision,
+                                                              keep_fp32=keep_fp32).steps()).graph, spec, tuning)
     run = run_pipeline(graph, steps)
     optimized = run.graph
     progress(Stage.PASSES, 1, 1)
@@ -139,8 +150,8 @@ def compile(model: Graph | str | os.PathLike, target: str | TargetSpec | None = 
     progress(Stage.BUILD, 0, 1)
     executable = build_module(lowered.module, spec)
     progress(Stage.BUILD, 1, 1)
-    return CompiledModel(executable, spec, Signature.of(optimized), Provenance(source, digest, pipeline),
-                         optimized, lowered.kernels, choices=choices_of(run), memory=memory)
+    return CompiledModel(executable, spec, Signature.of(optimized),
+                         Provenance(source, digest, pipeline, precision.value), optimized, lowered.kernels, choices=choices_of(run), memory=memory)
 
 
 def load(directory: str | os.PathLike, memory_limit: int | str | None = None) -> CompiledModel:

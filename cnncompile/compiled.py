@@ -32,11 +32,13 @@ from cnncompile.version import __version__
 
 @dataclass(frozen=True)
 class Provenance:
-    """Where a compiled model came from: its source, that source's hash, and the pipeline run on it."""
+    """Where a compiled model came from: its source, that source's hash, the pipeline run on it, and the
+    precision its convs and matrix products compute in."""
 
     source: str
     sha256: str
     pipeline: str
+    precision: str = "fp32"
 
 
 def versions() -> dict[str, str]:
@@ -130,6 +132,7 @@ class CompiledModel:
                 "source": self.provenance.source,
                 "source_sha256": self.provenance.sha256,
                 "pipeline": self.provenance.pipeline,
+                "precision": self.provenance.precision,
                 "target": self.target.as_dict(),
                 "inputs": [s.as_dict() for s in self.inputs],
                 "outputs": [s.as_dict() for s in self.outputs],
@@ -151,7 +154,8 @@ def load_compiled(directory: str | os.PathLike,
         target = TargetSpec.from_dict(manifest["target"])
         signature = Signature(tuple(map(TensorSpec.from_dict, manifest["inputs"])),
                               tuple(map(TensorSpec.from_dict, manifest["outputs"])))
-        provenance = Provenance(manifest["source"], manifest["source_sha256"], manifest["pipeline"])
+        provenance = Provenance(manifest["source"], manifest["source_sha256"], manifest["pipeline"],
+                                manifest.get("precision", "fp32"))
         memory = MemoryEstimate.from_dict(manifest["memory"]) if "memory" in manifest else None
     except (KeyError, TypeError, ValueError) as err:
         raise ModelError(f"artifact '{root}': its manifest lacks or garbles {err}; recompile it") from None

@@ -82,7 +82,19 @@ class ConvSpec:
         return f"{self.batch}x{self.in_channels}x{dims} -> {self.out_channels} k{kernel} {' '.join(extras)}".rstrip()
 
 
+def _transforms_in_reduced(spec: ConvSpec) -> str | None:
+    """Winograd's and the FFT's transforms multiply the operands' rounding error by their matrices' norms (F(4,3)
+    by ~100x), which float32 absorbs and a 16-bit float does not: a reduced-precision conv computes its dot
+    products directly."""
+    if spec.dtype.is_reduced:
+        return f"its transforms amplify {spec.dtype.value}'s rounding error; in reduced precision convs run direct"
+    return None
+
+
 def _winograd(spec: ConvSpec) -> str | None:
+    reduced = _transforms_in_reduced(spec)
+    if reduced:
+        return reduced
     if len(spec.kernel) != 2 or spec.kernel != (3, 3):
         return f"Winograd F(m,3) is for 2-D 3x3 kernels, this one is {'x'.join(map(str, spec.kernel))}"
     if any(s != 1 for s in spec.strides) or any(d != 1 for d in spec.dilations):
@@ -106,6 +118,9 @@ def _depthwise(spec: ConvSpec) -> str | None:
 
 
 def _fft(spec: ConvSpec) -> str | None:
+    reduced = _transforms_in_reduced(spec)
+    if reduced:
+        return reduced
     if any(s != 1 for s in spec.strides) or any(d != 1 for d in spec.dilations):
         return "fft needs stride 1 and dilation 1"
     return None

@@ -12,6 +12,10 @@ optimized graph therefore exports as plain ONNX that onnxruntime runs and Netron
 with the folds (BatchNorm, Pad, per-channel scales) already in the weights. Layouts are
 how a backend stores values, not what they are: every value exports with its logical
 shape, a LayoutTransform as Identity, and a FusedConv without its algorithm, layout and tile.
+
+A node over bfloat16 values, or over floats of mixed widths (a reduced-precision conv's
+float32 bias), exports as what it computes: its 16-bit inputs Cast to float32, the op in
+float32, its results Cast back, so one rounding on store, as the kernel makes it.
 """
 
 from __future__ import annotations
@@ -30,6 +34,7 @@ from cnncompile.errors import CnnCompileError
 from cnncompile.frontends.onnx_attrs import base_hint
 from cnncompile.ir.graph import Graph, Node, Value, unique_name
 from cnncompile.ir.types import DType, TensorType
+from cnncompile.ops.elementwise import Cast, CastAttrs
 from cnncompile.ops.fused import expand
 from cnncompile.fileio import write_atomically
 
@@ -111,9 +116,33 @@ class _Exporter:
             inputs.pop()
         return helper.make_node(op.name, inputs, [v.name for v in node.outputs], name=node.name, **attributes)
 
+    def widened(self, node: Node) -> list[Node]:
+        """The node itself, or, over bfloat16 or mixed float widths, the node in float32 between Casts."""
+        floats = {v.type.dtype for v in (*node.inputs, *node.outputs) if v.type.dtype.is_float}
+        if node.op is Cast or not (DType.BFLOAT16 in floats or len(floats) > 1 and floats & {DType.FLOAT16}):
+            return [node]
+        nodes: list[Node] = []
+
+        def cast(value: Value, to: DType, name: str) -> Value:
+            out = Value(self._fresh(name), TensorType(value.type.shape, to, value.type.layout))
+            nodes.append(Node(Cast, [value], [out], CastAttrs(to), self._fresh(name)))
+            return out
+
+        inputs = [cast(v, DType.FLOAT32, f"{node.name}_{v.name}_wide") if v.type.dtype.is_reduced else v
+                  for v in node.inputs]
+        wide = [Value(self._fresh(f"{v.name}_wide"), TensorType(v.type.shape, DType.FLOAT32, v.type.layout))
+                if v.type.dtype.is_reduced else v for v in node.outputs]
+        nodes.append(Node(node.op, inputs, wide, node.attrs, node.name))
+        for original, value in zip(node.outputs, wide):
+            if value is not original:
+                nodes.append(Node(Cast, [value], [original], CastAttrs(original.type.dtype),
+                                  self._fresh(f"{original.name}_store")))
+        return nodes
+
     def model(self) -> onnx.ModelProto:
         graph = self.graph
-        standard = [part for n in graph.nodes for part in (expand(n, self._fresh) if n.op.domain else [n])]
+        standard = [part for n in graph.nodes for expanded in (expand(n, self._fresh) if n.op.domain else [n])
+                    for part in self.widened(expanded)]
         nodes = [self.node(n) for n in standard]
         self.initializers[:0] = [numpy_helper.from_array(a, v.name) for v, a in graph.constants.items()]
         onnx_graph = helper.make_graph(

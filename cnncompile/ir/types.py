@@ -10,7 +10,7 @@ import enum
 import math
 from dataclasses import dataclass
 
-import ml_dtypes  # noqa: F401  (registers bfloat16 with NumPy, so np.dtype("bfloat16") resolves)
+import ml_dtypes  # also registers bfloat16 with NumPy, so np.dtype("bfloat16") resolves
 import numpy as np
 
 
@@ -43,12 +43,30 @@ class DType(enum.Enum):
         return self in (DType.FLOAT16, DType.BFLOAT16)
 
     @property
+    def accumulator(self) -> DType:
+        """What sums of products of this type accumulate in: float32 for the 16-bit floats, which round
+        too coarsely to accumulate in; every other type itself."""
+        return DType.FLOAT32 if self.is_reduced else self
+
+    def takes_parameter(self, parameter: DType) -> bool:
+        """Whether a per-channel parameter (bias, scale, shift) of a computation in this type may be stored in
+        `parameter`: its own type, or the accumulator its epilogue computes in (a bfloat16 conv keeps its
+        bias in float32, as rounding it would add error for no saving)."""
+        return parameter in (self, self.accumulator)
+
+    @property
     def itemsize(self) -> int:
         return self.numpy.itemsize
 
     @classmethod
     def of(cls, dtype: np.dtype | type | str) -> DType:
         return cls(np.dtype(dtype).name)
+
+
+def is_floating(dtype: np.dtype) -> bool:
+    """Whether arrays of `dtype` hold floats, bfloat16 included (NumPy does not count ml_dtypes' types as
+    np.floating)."""
+    return np.issubdtype(dtype, np.floating) or np.dtype(dtype) == np.dtype(ml_dtypes.bfloat16)
 
 
 class LayoutKind(enum.Enum):

@@ -34,8 +34,9 @@ def _conv_shape(x: TensorType, w: TensorType, b: TensorType | None = None, **att
     group = attrs["group"]
     if x.rank < 3 or w.rank != x.rank:
         raise ShapeError(f"Conv needs X of rank >= 3 and W of the same rank, got X{list(x.shape)} W{list(w.shape)}")
-    if x.dtype != w.dtype or (b is not None and b.dtype != x.dtype):
-        raise ShapeError(f"Conv operands must share one dtype, got X {x.dtype.value}, W {w.dtype.value}")
+    if x.dtype != w.dtype or (b is not None and not x.dtype.takes_parameter(b.dtype)):
+        raise ShapeError(f"Conv operands must share one dtype (a bias may be in the accumulator's), got X "
+                         f"{x.dtype.value}, W {w.dtype.value}" + (f", B {b.dtype.value}" if b is not None else ""))
     if group < 1 or x.shape[1] != w.shape[1] * group or w.shape[0] % group:
         raise ShapeError(
             f"Conv with group={group}: X has {x.shape[1]} channels and W is {list(w.shape)}; "

@@ -264,7 +264,7 @@ def _cast_shape(x: TensorType, *, to: DType, **_) -> TensorType:
 
 
 @declare("Cast", CastAttrs, inputs=("input",), outputs=("output",), shape=_cast_shape,
-         flops=per_output(0))
+         flops=per_output(0), layouts=LAYOUTS)
 def Cast(x, *, to, **_):
     """X converted to element type `to`; floats become integers by truncation toward zero."""
     return x.astype(to.numpy)

@@ -180,7 +180,7 @@ def _channel_affine_shape(x: TensorType, scale: TensorType, shift: TensorType, *
         raise ShapeError(f"ChannelAffine needs X of rank >= 2 (N, C, ...), got {x}")
     want = (x.shape[1], *(1,) * (x.rank - 2))
     for name, t in (("scale", scale), ("shift", shift)):
-        if t.shape != want or t.dtype != x.dtype:
+        if t.shape != want or not x.dtype.takes_parameter(t.dtype):
             raise ShapeError(f"ChannelAffine: {name} {t} must be {x.dtype.value}{list(want)}, one value per "
                              f"channel of X {x}, shaped to broadcast along its trailing dims")
     return x

@@ -24,7 +24,7 @@ def _gemm_shape(a: TensorType, b: TensorType, c: TensorType | None = None, *, tr
                 **_) -> TensorType:
     if a.rank != 2 or b.rank != 2:
         raise ShapeError(f"Gemm needs 2-D A and B, got A {a} and B {b}; use MatMul for batched products")
-    if a.dtype != b.dtype or (c is not None and c.dtype != a.dtype):
+    if a.dtype != b.dtype or (c is not None and not a.dtype.takes_parameter(c.dtype)):
         raise ShapeError(f"Gemm operands must share one dtype, got A {a}, B {b}" + (f", C {c}" if c else ""))
     m, k = a.shape[::-1] if transA else a.shape
     k_b, n = b.shape[::-1] if transB else b.shape

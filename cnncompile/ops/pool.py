@@ -15,8 +15,8 @@ from cnncompile.ops.registry import ANY_LAYOUT, OpLayouts, declare, per_input
 
 # A window (or global) reduction per channel reads the same in any layout of a 2-D feature map.
 LAYOUTS = OpLayouts(ANY_LAYOUT)
-MAX_POOL_DTYPES = (DType.FLOAT16, DType.FLOAT32, DType.FLOAT64, DType.INT8, DType.UINT8)
-FLOAT_DTYPES = (DType.FLOAT16, DType.FLOAT32, DType.FLOAT64)
+MAX_POOL_DTYPES = (DType.FLOAT16, DType.BFLOAT16, DType.FLOAT32, DType.FLOAT64, DType.INT8, DType.UINT8)
+FLOAT_DTYPES = (DType.FLOAT16, DType.BFLOAT16, DType.FLOAT32, DType.FLOAT64)
 
 
 @dataclass(frozen=True)

@@ -52,6 +52,7 @@ from cnncompile.passes.layout import LayoutOptions, assign_layouts
 from cnncompile.passes.manager import Pass, Step
 from cnncompile.passes.movement import MOVEMENT_RULES
 from cnncompile.passes.padding import PAD_RULES
+from cnncompile.passes.precision import PrecisionOptions, convert_precision
 from cnncompile.passes.rewrite import rule_pass
 from cnncompile.passes.scale_shift import SCALE_SHIFT_RULES
 
@@ -105,6 +106,9 @@ CATALOG: Catalog = with_passes({}, *(
              lambda options: rule_pass(epilogue_rules(options)), EpilogueOptions),
     PassInfo("assign-layouts", "store feature maps as NCHWc or NHWC around FusedConvs, with the fewest transforms",
              lambda options: partial(assign_layouts, options=options), LayoutOptions),
+    PassInfo("convert-precision", "convs and matrix products from fp16 or bf16 operands with float32 accumulation; "
+             "the rest as the precision policy says, with the fewest casts",
+             lambda options: partial(convert_precision, options=options), PrecisionOptions),
 ))
 
 _CLEANUP = ("remove-identity", "fold-constants", "eliminate-common-subexpressions", "simplify-movement")

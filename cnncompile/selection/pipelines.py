@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from cnncompile.passes import pipelines as passes
 from cnncompile.passes.pipelines import PassInfo, PassSpec, Pipeline, with_passes
+from cnncompile.passes.precision import Precision
 from cnncompile.selection.options import SelectOptions, select_pass, target_option
 
 if TYPE_CHECKING:
@@ -52,12 +53,32 @@ def load_pipeline(spec: str) -> Pipeline:
     return passes.load_pipeline(spec, CATALOG, TARGET_PASSES)
 
 
-def for_target(pipeline: Pipeline, target: TargetSpec) -> Pipeline:
+def resolve_precision(precision: Precision | str, target: TargetSpec) -> Precision:
+    """`auto` as the target has it: bf16 on a CPU with bf16 dot products (AVX512_BF16, AMX), fp16 on CUDA
+    (tensor cores), fp32 elsewhere; any other precision as given."""
+    precision = Precision(precision)
+    if precision is not Precision.AUTO:
+        return precision
+    if target.is_gpu:
+        return Precision.FP16
+    return Precision.BF16 if target.native_bf16 else Precision.FP32
+
+
+def for_target(pipeline: Pipeline, target: TargetSpec, precision: Precision | str = Precision.FP32,
+               keep_fp32: tuple[str, ...] = ()) -> Pipeline:
     """The pipeline a compile for `target` runs: its target passes appended, and each target-dependent
     pass given the target's options where the pipeline does not set them, or left out where it has
-    nothing to do on the target (assign-layouts on a GPU)."""
+    nothing to do on the target (assign-layouts on a GPU).
+
+    A reduced `precision` (`resolve_precision`) runs convert-precision after the pipeline's own passes
+    (BatchNorm folded, epilogues fused, all in float32) and before the target's, which then choose
+    kernels for the reduced types; a pipeline that runs convert-precision itself keeps its own options."""
+    precision = resolve_precision(precision, target)
+    own = tuple(pipeline.passes)
+    if (precision is not Precision.FP32 or keep_fp32) and "convert-precision" not in {s.name for s in own}:
+        own += (PassSpec("convert-precision", {"precision": precision.value, "keep_fp32": list(keep_fp32)}),)
     specs = []
-    for spec in (*pipeline.passes, *pipeline.target_passes):
+    for spec in (*own, *pipeline.target_passes):
         options_for = TARGET_OPTIONS.get(spec.name)
         if options_for is not None:
             options = options_for(target)

@@ -3,6 +3,11 @@
 In DType.FLOAT64 mode (the gold standard) every floating tensor, inputs and constants
 alike, is computed in double precision whatever the graph declares; in DType.FLOAT32 mode
 floating tensors are kept as float32. Integer and boolean tensors are never converted.
+
+A value the graph stores in a 16-bit float (float16, bfloat16) is rounded to that type when
+it is written, and computed on in the wider type: so the reference emulates the roundings a
+reduced-precision kernel makes (operands rounded, products accumulated wide, one rounding on
+store) and judges it, in float32 mode, at float32-level tolerance.
 """
 
 from __future__ import annotations
@@ -13,7 +18,7 @@ import numpy as np
 
 from cnncompile.errors import CnnCompileError, ExecutionError, ModelError
 from cnncompile.ir.graph import Graph, Node, Value
-from cnncompile.ir.types import DType
+from cnncompile.ir.types import DType, is_floating
 
 COMPUTE_DTYPES = (DType.FLOAT32, DType.FLOAT64)
 
@@ -24,9 +29,16 @@ NodeHook = Callable[[Node, Sequence[np.ndarray]], Sequence[np.ndarray] | None]
 
 def _to_compute(array: np.ndarray, dtype: np.dtype) -> np.ndarray:
     array = np.asarray(array)
-    if np.issubdtype(array.dtype, np.floating) and array.dtype != dtype:
+    if is_floating(array.dtype) and array.dtype != dtype:
         return array.astype(dtype)
     return array
+
+
+def _stored(array: np.ndarray, value: Value, dtype: np.dtype) -> np.ndarray:
+    """`array` as `value` holds it, in the compute `dtype`: rounded first when the graph stores it in a 16-bit float."""
+    if value.type.dtype.is_reduced and is_floating(np.asarray(array).dtype):
+        array = np.asarray(array).astype(value.type.dtype.numpy)
+    return _to_compute(array, dtype)
 
 
 def check_inputs(graph: Graph, inputs: Mapping[str, np.ndarray]) -> None:
@@ -58,8 +70,8 @@ def run_reference(
                               + f" (cnncompile.DType), got {dtype!r}")
     compute = dtype.numpy
     check_inputs(graph, inputs)
-    env: dict[Value, np.ndarray] = {v: _to_compute(a, compute) for v, a in graph.constants.items()}
-    env.update({v: _to_compute(inputs[v.name], compute) for v in graph.inputs})
+    env: dict[Value, np.ndarray] = {v: _stored(a, v, compute) for v, a in graph.constants.items()}
+    env.update({v: _stored(inputs[v.name], v, compute) for v in graph.inputs})
     freed = graph.last_uses()
     keep = set(graph.outputs) | set(graph.constants)
     for index, node in enumerate(graph.nodes):
@@ -76,7 +88,7 @@ def run_reference(
                 f"while executing node '{node.name}' ({node.op.name}) on inputs {shapes}: {err}"
             ) from err
         for value, result in zip(node.outputs, results, strict=True):
-            env[value] = _to_compute(result, compute)
+            env[value] = _stored(result, value, compute)
         for value in freed.get(index, ()):
             if value not in keep:
                 env.pop(value, None)

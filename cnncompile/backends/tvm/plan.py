@@ -97,8 +97,10 @@ class ElementTypes:
     output: DType
 
     @classmethod
-    def uniform(cls, dtype: DType) -> ElementTypes:
-        return cls(dtype, dtype, dtype, dtype)
+    def of(cls, dtype: DType) -> ElementTypes:
+        """A conv over `dtype` operands: stored in `dtype`, accumulated in `dtype.accumulator` (float32 for the
+        16-bit floats, whose products it holds exactly)."""
+        return cls(dtype, dtype, dtype.accumulator, dtype)
 
 
 @dataclass(frozen=True)
@@ -179,7 +181,7 @@ def plan_conv(request: ConvRequest, target: TargetSpec) -> ConvPlan:
     options = tile_options(template, request, lanes)
     tile = _requested(request, template, options, lanes) if request.tile else (options[0] if options else None)
     flat = template is Template.DIRECT_STORED and tile is not None and tile.rows == 1 and not _depthwise(spec)
-    return ConvPlan(request, template, weights, tile, flat, ElementTypes.uniform(spec.dtype),
+    return ConvPlan(request, template, weights, tile, flat, ElementTypes.of(spec.dtype),
                     _workspace(template, request, lanes))
 
 

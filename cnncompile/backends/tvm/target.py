@@ -68,14 +68,24 @@ class TargetSpec:
         return tvm.target.Target(config)
 
     @property
+    def native_bf16(self) -> bool:
+        """Whether the CPU has bfloat16 dot products (AVX512_BF16 or AMX): where bf16 pays for itself."""
+        return not self.is_gpu and bool({"avx512bf16", "amx-bf16"} & _llvm_features(self))
+
+    @property
     def vector_lanes(self) -> int:
         """float32 lanes of one SIMD register: what CPU schedules vectorize by."""
         return 4 if self.device is Device.CUDA else _llvm_lanes(self)
 
 
 @cache
+def _llvm_features(spec: TargetSpec) -> frozenset[str]:
+    return frozenset(str(f) for f in codegen.llvm_get_cpu_features(spec.to_tvm()))
+
+
+@cache
 def _llvm_lanes(spec: TargetSpec) -> int:
-    enabled = codegen.llvm_get_cpu_features(spec.to_tvm())
+    enabled = _llvm_features(spec)
     if "avx512f" in enabled:
         return 16
     return 8 if "avx" in enabled else 4

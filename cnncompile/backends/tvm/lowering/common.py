@@ -9,6 +9,20 @@ from tvm import te, tirx
 from cnncompile.backends.tvm.kernel import shape_of
 
 
+FLOAT_TYPES = frozenset({"float16", "bfloat16", "float32", "float64"})
+
+
+def is_float(dtype: object) -> bool:
+    """Whether a TVM element type (or its name) is a float, bfloat16 included."""
+    return str(dtype) in FLOAT_TYPES
+
+
+def widen(value: tirx.Expr, dtype: object) -> tirx.Expr:
+    """`value` converted to `dtype` for arithmetic (a 16-bit float read into its float32 accumulator); itself
+    when it already has that type."""
+    return value if dtype_of(value) == str(dtype) else value.astype(str(dtype))
+
+
 def dtype_of(value: te.Tensor | tirx.Expr) -> str:
     """The element type of a tensor, an element of one, or an expression: TVM spells it `dtype` or `ty`."""
     return str(value.dtype if hasattr(value, "dtype") else value.ty)
@@ -22,13 +36,13 @@ def const(value: float | int | bool, dtype: object) -> tirx.Expr:
     dtype = str(dtype)
     if dtype == "bool":
         return tirx.const(bool(value), dtype)
-    return tirx.const(value if dtype.startswith("float") else int(value), dtype)
+    return tirx.const(value if is_float(dtype) else int(value), dtype)
 
 
 def lowest(dtype: object) -> tirx.Expr:
     """The identity of max: -inf for floats, the smallest value for integers."""
     dtype = str(dtype)
-    return tirx.min_value(dtype) if not dtype.startswith("float") else tirx.const(float("-inf"), dtype)
+    return tirx.min_value(dtype) if not is_float(dtype) else tirx.const(float("-inf"), dtype)
 
 
 def broadcast_read(tensor: te.Tensor, index: Sequence[tirx.Expr]) -> tirx.Expr:

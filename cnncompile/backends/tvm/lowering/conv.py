@@ -24,7 +24,7 @@ from cnncompile.backends.tvm.kernel import DILATE_STAGE, W_FLIP_STAGE, Call, Ker
 from cnncompile.backends.tvm.lowering.common import const
 from cnncompile.backends.tvm.lowering.conv_algorithms import ConvProblem, lower_planned
 from cnncompile.backends.tvm.lowering.epilogue import Epilogue
-from cnncompile.backends.tvm.plan import ConvRequest, plan_conv
+from cnncompile.backends.tvm.plan import ConvPlan, ConvRequest, plan_conv
 from cnncompile.ir.types import TensorType
 from cnncompile.ops.conv import Conv, ConvTranspose, _transpose_window
 from cnncompile.ops.fused import FusedConv, conv_attrs, residual_of
@@ -54,7 +54,13 @@ def _fused(call: Call) -> Kernel:
 
 def _planned(call: Call, epilogue: Epilogue) -> Kernel:
     plan = plan_conv(conv_request(call), call.target)
-    return lower_planned(ConvProblem(call, plan, epilogue))
+    return lower_planned(ConvProblem(call, plan, _storing(epilogue, plan)))
+
+
+def _storing(epilogue: Epilogue, plan: ConvPlan) -> Epilogue:
+    """The epilogue rounding to the plan's output type where the conv accumulates in a wider one."""
+    types = plan.types
+    return epilogue if types.output is types.accumulator else replace(epilogue, store=types.output.value)
 
 
 def _transposed(call: Call) -> Kernel:
@@ -88,7 +94,7 @@ def _transposed(call: Call) -> Kernel:
     equivalent = replace(call, inputs=(dilated, flipped, *rest), in_types=(x_type, w_type, *call.in_types[2:]),
                          constant=(False, False, *call.constant[2:]))
     plan = plan_conv(ConvRequest(spec, weights_constant=False), call.target)
-    return lower_planned(ConvProblem(equivalent, plan, Epilogue(bias)))
+    return lower_planned(ConvProblem(equivalent, plan, _storing(Epilogue(bias), plan)))
 
 
 LOWERINGS: dict[OpDef, Lowering] = {

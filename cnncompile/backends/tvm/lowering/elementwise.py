@@ -15,7 +15,7 @@ from tvm import te, tirx
 
 from cnncompile.backends.tvm.kernel import Call, Kernel, KernelKind, Lowering
 from cnncompile.backends.tvm.lowering.activations import UNARY, Scalar, activation
-from cnncompile.backends.tvm.lowering.common import broadcast_read, const, dtype_of, elementwise
+from cnncompile.backends.tvm.lowering.common import broadcast_read, const, dtype_of, elementwise, is_float, widen
 from cnncompile.backends.tvm.lowering.layouts import logical_index, physical_shape
 from cnncompile.ops import elementwise as ew
 from cnncompile.ops.fused import ChannelAffine
@@ -40,7 +40,7 @@ def _binary(combine) -> Lowering:
 
 def _divide(a: tirx.Expr, b: tirx.Expr) -> tirx.Expr:
     """Integer quotients truncate toward zero, as the reference (and C) divides."""
-    return a / b if dtype_of(a).startswith("float") else tirx.truncdiv(a, b)
+    return a / b if is_float(dtype_of(a)) else tirx.truncdiv(a, b)
 
 
 def _prelu(x: tirx.Expr, slope: tirx.Expr) -> tirx.Expr:
@@ -84,10 +84,13 @@ def _channel_affine(call: Call) -> Kernel:
     attrs = call.attrs
     layout = call.in_types[0].layout
 
+    store = call.out_types[0].dtype.value
+
     def affine(*i):
+        """In the parameters' type (float32 for a 16-bit X, which is widened as read), rounded once on store."""
         logical = logical_index(layout, i)
-        return activation(x[i] * broadcast_read(scale, logical) + broadcast_read(shift, logical),
-                          attrs.activation, attrs.activation_attrs)
+        y = widen(x[i], scale.dtype) * broadcast_read(scale, logical) + broadcast_read(shift, logical)
+        return widen(activation(y, attrs.activation, attrs.activation_attrs), store)
 
     return Kernel([te.compute(x.shape, affine, name="y")], KernelKind.INJECTIVE)
 

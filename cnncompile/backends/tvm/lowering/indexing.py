@@ -29,7 +29,7 @@ from tvm import te, tirx, topi
 
 from cnncompile.backends.tvm.kernel import Call, Kernel, KernelKind, Lowering, shape_of
 from cnncompile.backends.tvm.lowering import elementwise
-from cnncompile.backends.tvm.lowering.common import const, lowest
+from cnncompile.backends.tvm.lowering.common import const, is_float, lowest
 from cnncompile.ops import generate as generate_ops
 from cnncompile.ops import indexing as indexing_ops
 from cnncompile.ops import tensor as tensor_ops
@@ -108,7 +108,7 @@ _PRODUCT = te.comm_reducer(lambda a, b: a * b, lambda t: const(1, t), name="prod
 
 def _highest(dtype: object) -> tirx.Expr:
     dtype = str(dtype)
-    return tirx.max_value(dtype) if not dtype.startswith("float") else tirx.const(float("inf"), dtype)
+    return tirx.max_value(dtype) if not is_float(dtype) else tirx.const(float("inf"), dtype)
 
 
 def _scattered(data: te.Tensor, reduction: ScatterReduction, count: int, matches, update) -> te.Tensor:

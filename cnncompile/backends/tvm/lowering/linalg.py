@@ -19,8 +19,9 @@ import numpy as np
 from tvm import te, tirx
 
 from cnncompile.backends.tvm.kernel import GEMM_STAGE, Call, Kernel, KernelKind, Lowering, shape_of
-from cnncompile.backends.tvm.lowering.common import broadcast_read, const
+from cnncompile.backends.tvm.lowering.common import broadcast_read, const, dtype_of, widen
 from cnncompile.backends.tvm.tiling import ConvTile, conv_tile
+from cnncompile.ir.types import DType
 from cnncompile.ops import linalg
 from cnncompile.ops.registry import OpDef
 
@@ -38,11 +39,17 @@ def _gemm(call: Call) -> Kernel:
 
     def product(i, j):
         left = a[k, i] if attrs.transA else a[i, k]
-        return te.sum(left * right(k, j), axis=k)
+        return te.sum(_term(left, right(k, j)), axis=k)
 
     y = te.compute((m, columns), product, name=GEMM_STAGE)
-    kernel.outputs.append(_gemm_epilogue(y, rest[0] if rest else None, attrs, n))
+    kernel.outputs.append(_gemm_epilogue(y, rest[0] if rest else None, attrs, n, call.out_types[0].dtype.value))
     return kernel
+
+
+def _term(left: tirx.Expr, right: tirx.Expr) -> tirx.Expr:
+    """One product of the dot, in the accumulator of its operands' type (float32 for 16-bit floats)."""
+    accumulator = DType(dtype_of(left)).accumulator.value
+    return widen(left, accumulator) * widen(right, accumulator)
 
 
 def _whole_vectors(n: int, lanes: int) -> int:
@@ -91,16 +98,18 @@ def _read_packed(packed: te.Tensor, block: int, k: tirx.Expr, j: tirx.Expr) -> t
     return packed[j // block, k, j % block]
 
 
-def _gemm_epilogue(y: te.Tensor, c: te.Tensor | None, attrs, n: int) -> te.Tensor:
-    """alpha * y + beta * C over the first n columns; y itself when there is nothing to scale, add or drop."""
+def _gemm_epilogue(y: te.Tensor, c: te.Tensor | None, attrs, n: int, store: str) -> te.Tensor:
+    """alpha * y + beta * C over the first n columns, rounded to `store` where the product accumulated wider;
+    y itself when there is nothing to scale, add, drop or round."""
     m, columns = shape_of(y)
-    if attrs.alpha == 1 and c is None and columns == n:
+    if attrs.alpha == 1 and c is None and columns == n and str(y.dtype) == store:
         return y
     alpha, beta = const(attrs.alpha, y.dtype), const(attrs.beta, y.dtype)
 
     def finish(i, j):
         scaled = alpha * y[i, j] if attrs.alpha != 1 else y[i, j]
-        return scaled + beta * broadcast_read(c, (i, j)) if c is not None else scaled
+        total = scaled + beta * widen(broadcast_read(c, (i, j)), y.dtype) if c is not None else scaled
+        return widen(total, store)
 
     return te.compute((m, n), finish, name="epilogue")
 
@@ -119,9 +128,14 @@ def _matmul(call: Call) -> Kernel:
         j = rest.pop(0) if len(b_shape) > 1 else None
         left = broadcast_read(a, (*batch_index, i, k)) if i is not None else a[k]
         right = broadcast_read(b, (*batch_index, k, j)) if j is not None else b[k]
-        return te.sum(left * right, axis=k)
+        return te.sum(_term(left, right), axis=k)
 
-    return Kernel([te.compute(out_shape, product, name=GEMM_STAGE)], KernelKind.GEMM)
+    product_stage = te.compute(out_shape, product, name=GEMM_STAGE)
+    store = call.out_types[0].dtype.value
+    if str(product_stage.dtype) == store:
+        return Kernel([product_stage], KernelKind.GEMM)
+    rounded = te.compute(out_shape, lambda *i: product_stage[i].astype(store), name="epilogue")
+    return Kernel([rounded], KernelKind.GEMM)
 
 
 LOWERINGS: dict[OpDef, Lowering] = {

@@ -23,7 +23,7 @@ from typing import Any
 from tvm import te, tirx
 
 from cnncompile.backends.tvm.kernel import Call, Kernel, KernelKind, Lowering
-from cnncompile.backends.tvm.lowering.common import const, dtype_of, elementwise
+from cnncompile.backends.tvm.lowering.common import const, dtype_of, elementwise, is_float
 from cnncompile.backends.tvm.lowering.layouts import physical_shape
 from cnncompile.ops import math as m
 from cnncompile.ops.registry import OpDef
@@ -36,12 +36,12 @@ def _c(value: float, x: tirx.Expr) -> tirx.Expr:
 
 
 def _is_float(x: tirx.Expr) -> bool:
-    return dtype_of(x).startswith("float")
+    return is_float(dtype_of(x))
 
 
 def _wide(dtype: str) -> str:
     """The type a float16 or integer operand computes in when an intrinsic lacks its own."""
-    return "float32" if dtype == "float16" else dtype if dtype.startswith("float") else "float64"
+    return "float32" if dtype in ("float16", "bfloat16") else dtype if is_float(dtype) else "float64"
 
 
 def _in_float32(scalar: Scalar) -> Scalar:

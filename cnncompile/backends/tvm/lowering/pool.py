@@ -8,6 +8,9 @@ padding counts is a property of the position, not of the data).
 Inputs stored in a layout (NHWC, NCHWc) are pooled in it: the window moves over the
 physical spatial axes and the channel axes are carried along, so the innermost (channel
 block) loop is the one the POOL schedule vectorizes.
+
+A 16-bit float input is pooled in its float32 accumulator (sums must be; the maximum is the
+same either way) and rounded once as it is stored.
 """
 
 from __future__ import annotations
@@ -20,7 +23,8 @@ from tvm import te
 
 from cnncompile.algorithms.windows import Window, reduce_windows, resolve_window
 from cnncompile.backends.tvm.kernel import POOL_STAGE, Call, Kernel, KernelKind, Lowering, shape_of
-from cnncompile.backends.tvm.lowering.common import const, lowest
+from cnncompile.backends.tvm.lowering.common import const, lowest, widen
+from cnncompile.ir.types import DType
 from cnncompile.backends.tvm.lowering.layouts import pad_spatial, physical_shape, spatial_axes
 from cnncompile.ops import pool as pool_ops
 from cnncompile.ops.registry import OpDef
@@ -51,14 +55,27 @@ def _windowed(call: Call, window: Window, fill, reducer) -> te.Tensor:
         position = list(index)
         for axis, ki, s, d in zip(axes, rk, window.strides, window.dilations):
             position[axis] = index[axis] * s + ki * d
-        return reducer(padded[tuple(position)], axis=rk)
+        return reducer(widen(padded[tuple(position)], _accumulator(x)), axis=rk)
 
     return te.compute(physical_shape(call.out_types[0]), compute, name=POOL_STAGE)
 
 
+def _accumulator(x: te.Tensor) -> str:
+    return DType(str(x.dtype)).accumulator.value
+
+
+def _rounded(call: Call, pooled: te.Tensor) -> te.Tensor:
+    """The pooled values in the output's element type: a stage rounding them where they were pooled wider."""
+    store = call.out_types[0].dtype.value
+    if str(pooled.dtype) == store:
+        return pooled
+    return te.compute(shape_of(pooled), lambda *i: pooled[i].astype(store), name="rounded")
+
+
 def _max_pool(call: Call) -> Kernel:
     x = call.inputs[0]
-    return Kernel([_windowed(call, _window(call, "MaxPool"), lowest(x.dtype), te.max)], KernelKind.POOL)
+    pooled = _windowed(call, _window(call, "MaxPool"), lowest(x.dtype), te.max)
+    return Kernel([_rounded(call, pooled)], KernelKind.POOL)
 
 
 def _divisors(spatial: tuple[int, ...], window: Window, count_include_pad: int) -> np.ndarray:
@@ -79,9 +96,9 @@ def _average_pool(call: Call) -> Kernel:
     axes = spatial_axes(call.in_types[0].layout, len(spatial) + 2)
     sums = _windowed(call, window, const(0, x.dtype), te.sum)
     kernel = Kernel([], KernelKind.POOL)
-    counts = kernel.table(_divisors(spatial, window, call.attrs.count_include_pad).astype(str(x.dtype)), "divisor")
-    kernel.outputs.append(te.compute(shape_of(sums), lambda *i: sums[i] / counts[tuple(i[a] for a in axes)],
-                                     name="mean"))
+    counts = kernel.table(_divisors(spatial, window, call.attrs.count_include_pad).astype(str(sums.dtype)), "divisor")
+    mean = te.compute(shape_of(sums), lambda *i: sums[i] / counts[tuple(i[a] for a in axes)], name="mean")
+    kernel.outputs.append(_rounded(call, mean))
     return kernel
 
 
@@ -96,13 +113,14 @@ def _global(call: Call, average: bool) -> Kernel:
         source = list(index)
         for axis, r in zip(axes, rk):
             source[axis] = r
-        return reducer(x[tuple(source)], axis=rk)
+        return reducer(widen(x[tuple(source)], _accumulator(x)), axis=rk)
 
     pooled = te.compute(physical_shape(call.out_types[0]), compute, name=POOL_STAGE)
     if not average:
-        return Kernel([pooled], KernelKind.REDUCE)
-    count = const(math.prod(spatial), x.dtype)
-    return Kernel([te.compute(shape_of(pooled), lambda *i: pooled[i] / count, name="mean")], KernelKind.REDUCE)
+        return Kernel([_rounded(call, pooled)], KernelKind.REDUCE)
+    count = const(math.prod(spatial), pooled.dtype)
+    return Kernel([_rounded(call, te.compute(shape_of(pooled), lambda *i: pooled[i] / count, name="mean"))],
+                  KernelKind.REDUCE)
 
 
 LOWERINGS: dict[OpDef, Lowering] = {

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from tvm import te, tirx, topi
 
 from cnncompile.backends.tvm.kernel import Call, Kernel, KernelKind, Lowering, shape_of
-from cnncompile.backends.tvm.lowering.common import const, dtype_of
+from cnncompile.backends.tvm.lowering.common import const, dtype_of, is_float
 from cnncompile.ops import reduce as reduce_ops
 from cnncompile.ops.registry import OpDef
 
@@ -80,7 +80,7 @@ def _keepdims_to_out(kept: te.Tensor, shape: Sequence[int], axes: Sequence[int],
 
 def _in_float(finish: Callable[[tirx.Expr], tirx.Expr], dtype: str) -> Callable[[tirx.Expr], tirx.Expr]:
     """`finish` (sqrt, log) computed in float64 for an integer input and truncated back, as the reference does."""
-    if dtype.startswith("float"):
+    if is_float(dtype):
         return finish
     return lambda value: finish(value.astype("float64")).astype(dtype)
 
@@ -88,7 +88,7 @@ def _in_float(finish: Callable[[tirx.Expr], tirx.Expr], dtype: str) -> Callable[
 def _divide(total: tirx.Expr, count: int) -> tirx.Expr:
     """total / count; integers truncate towards zero, as the reference's cast of NumPy's mean does."""
     dtype = dtype_of(total)
-    return total / const(count, dtype) if dtype.startswith("float") else tirx.truncdiv(total, const(count, dtype))
+    return total / const(count, dtype) if is_float(dtype) else tirx.truncdiv(total, const(count, dtype))
 
 
 @dataclass(frozen=True)
@@ -140,7 +140,7 @@ def _reduce_log_sum_exp(call: Call) -> Kernel:
     shape, dtype = shape_of(x), str(x.dtype)
     attrs = call.attrs
     axes = reduce_ops.reduced_axes(len(shape), attrs.axes, attrs.noop_with_empty_axes, "ReduceLogSumExp")
-    wide = dtype if dtype.startswith("float") else "float64"
+    wide = dtype if is_float(dtype) else "float64"
     if not axes:
         return Kernel([te.compute(shape, lambda *i: x[i], name="y")], KernelKind.REDUCE)
     peak = topi.max(x, axis=list(axes), keepdims=True)

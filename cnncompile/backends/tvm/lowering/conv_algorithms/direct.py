@@ -210,7 +210,7 @@ def direct(p: ConvProblem) -> Kernel:
         else:
             value = x[physical_index(source, (out.n, channel, *position))]
         weight = _read_weight(p, w, out, 0 if rco is None else rco, 0 if rci is None else rci, rk)
-        return te.sum(value * weight, axis=axes)
+        return te.sum(p.product(value, weight), axis=axes)
 
     stage = te.compute(_stage_shape(p), compute, name=CONV_STAGE)
     kernel.outputs.append(_finish(p, stage))

@@ -48,7 +48,7 @@ def _gemm_kernel(p: ConvProblem, kernel: Kernel, weight: WeightRead, data: DataR
     out_spatial = p.out_shape[2:]
     k = te.reduce_axis((0, depth), name="k")
     shape = (p.out_shape[0], p.group, p.group_out, math.prod(out_spatial))
-    gemm = te.compute(shape, lambda n, g, i, j: te.sum(weight(g, k, i) * data(n, g, k, j), axis=k), name=GEMM_STAGE)
+    gemm = te.compute(shape, lambda n, g, i, j: te.sum(p.product(data(n, g, k, j), weight(g, k, i)), axis=k), name=GEMM_STAGE)
 
     def read(n, o, *q):
         g, i = (o // p.group_out, o % p.group_out) if p.group > 1 else (0, o)

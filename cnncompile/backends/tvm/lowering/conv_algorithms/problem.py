@@ -10,7 +10,7 @@ from tvm import te, tirx
 
 from cnncompile.algorithms.windows import Window
 from cnncompile.backends.tvm.kernel import Call, Kernel, KernelKind, shape_of
-from cnncompile.backends.tvm.lowering.common import const
+from cnncompile.backends.tvm.lowering.common import const, widen
 from cnncompile.backends.tvm.lowering.epilogue import Epilogue
 from cnncompile.backends.tvm.lowering.layouts import pad_spatial
 from cnncompile.backends.tvm.plan import ConvPlan
@@ -60,6 +60,11 @@ class ConvProblem:
     @property
     def dtype(self) -> str:
         return str(self.x.dtype)
+
+    def product(self, value: tirx.Expr, weight: tirx.Expr) -> tirx.Expr:
+        """One term of the conv's dot product, in the plan's accumulator type (float32 for 16-bit operands)."""
+        accumulator = self.plan.types.accumulator.value
+        return widen(value, accumulator) * widen(weight, accumulator)
 
     def kernel(self) -> Kernel:
         """The empty kernel the algorithm fills: a conv, built from (and carrying) the plan."""
