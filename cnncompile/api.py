@@ -14,6 +14,7 @@ from __future__ import annotations
 import hashlib
 import os
 from collections.abc import Callable, Mapping, Sequence
+from functools import partial
 from pathlib import Path
 
 from cnncompile.backends.tvm.build import build_module
@@ -21,13 +22,16 @@ from cnncompile.backends.tvm.default import PIPELINE as TVM_DEFAULT, build_defau
 from cnncompile.backends.tvm.lowering import check_indexable
 from cnncompile.backends.tvm.module import lower_graph
 from cnncompile.backends.tvm.runtime import Signature
-from cnncompile.backends.tvm.target import TargetSpec, default_target, gpu_memory, gpu_visible, parse_target
+from cnncompile.backends.tvm.target import (
+    TargetSpec, default_target, gpu_memory, gpu_visible, host_cpu, parse_target,
+)
 from cnncompile.compiled import CompiledModel, Provenance, load_compiled
 from cnncompile.frontends.load import load_model
 from cnncompile.frontends.onnx_export import to_onnx
 from cnncompile.ir.graph import Graph
 from cnncompile.passes import Pipeline, run_pipeline
-from cnncompile.passes.precision import Precision
+from cnncompile.passes.manager import Step
+from cnncompile.passes.precision import Precision, PrecisionOptions, convert_precision
 from cnncompile.resources import MemoryLimit, estimate_memory, host_limit
 from cnncompile.selection.explain import choices_of
 from cnncompile.selection.pipelines import for_target, load_pipeline, resolve_precision
@@ -61,6 +65,15 @@ def _source(model: Graph | str | os.PathLike, input_shapes: Mapping[str, Sequenc
 def optimize(graph: Graph, pipeline: str) -> Graph:
     """`graph` (changed in place) after the named preset (O0..O3) or TOML pipeline."""
     return run_pipeline(graph, load_pipeline(pipeline).steps()).graph
+
+
+def optimize_for_precision(graph: Graph, precision: Precision | str, keep_fp32: Sequence[str] = (),
+                           pipeline: str = "O3") -> Graph:
+    """`graph` (changed in place) as the reference emulates a reduced-precision compile for this CPU: the
+    pipeline's passes in float32, then convert-precision (`auto` resolved for this CPU), no target passes."""
+    optimize(graph, pipeline)
+    options = PrecisionOptions(resolve_precision(precision, host_cpu()), tuple(keep_fp32))
+    return run_pipeline(graph, [Step("convert-precision", partial(convert_precision, options=options))]).graph
 
 
 def target_pipeline(pipeline: str, target: TargetSpec, tuning_cache: str | os.PathLike | None = None,

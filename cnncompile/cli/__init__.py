@@ -17,6 +17,7 @@ from cnncompile.cli.commands import (
     cmd_compare, cmd_compile, cmd_demo, cmd_inspect, cmd_ops, cmd_passes, cmd_run, cmd_validate,
 )
 from cnncompile.errors import CnnCompileError
+from cnncompile.passes.precision import Precision
 from cnncompile.tools.signals import describe, exit_status, termination_as_interrupt
 
 
@@ -40,6 +41,15 @@ def _add_target_args(parser: argparse.ArgumentParser) -> None:
                         help="pass pipeline: a preset or a TOML file (default O3)")
 
 
+def _add_precision_args(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--precision", choices=[p.value for p in Precision], default=Precision.FP32.value,
+                        help="what convs and matrix products compute from, accumulating in float32: fp32 (default), "
+                             "fp16, bf16, or auto (bf16 on a CPU with bf16 dot products, fp16 on CUDA, else fp32)")
+    parser.add_argument("--keep-fp32", action="append", default=[], metavar="NODE,...",
+                        help="with a reduced --precision: nodes (as `inspect --ir` names them) kept in float32; "
+                             "repeatable")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="cnncompile", description="A declarative graph compiler for CNNs.")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -59,7 +69,9 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--input", action="append", default=[], metavar="NAME=FILE.npy", help="an input array; repeatable")
     run.add_argument("--random-inputs", action="store_true", help="draw standard-normal inputs instead")
     run.add_argument("--seed", type=int, default=0, help="seed for --random-inputs")
-    run.add_argument("--dtype", choices=("float32", "float64"), default="float32", help="compute precision")
+    run.add_argument("--dtype", choices=("float32", "float64"), default="float32",
+                     help="what the reference computes in (a reduced --precision's 16-bit values are rounded on store)")
+    _add_precision_args(run)
     run.add_argument("--output", metavar="FILE.npz", help="save the outputs (written atomically)")
     run.add_argument("--json", action="store_true", help="print one JSON object")
     _add_memory_arg(run)
@@ -71,6 +83,7 @@ def build_parser() -> argparse.ArgumentParser:
                                                "DIR/model.onnx atomically.")
     _add_model_args(compile_)
     _add_target_args(compile_)
+    _add_precision_args(compile_)
     compile_.add_argument("-o", "--output", required=True, metavar="DIR", help="the artifact directory to write")
     compile_.add_argument("--tvm-default", action="store_true",
                           help="for comparison: build with TVM's relax ONNX frontend and default pipeline instead "

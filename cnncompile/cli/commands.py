@@ -62,12 +62,22 @@ def _run_reference(args: argparse.Namespace):
     from cnncompile.resources import estimate_memory, host_limit
     from cnncompile.tools.models import load_inputs, random_inputs
 
-    graph = _graph(args)
+    graph = _reduced(_graph(args), args)
     dtype = DType(args.dtype)
     host_limit(args.memory_limit).check(estimate_memory(graph, compute=dtype),
                                         f"running {args.model} on the NumPy reference in {dtype.value}")
     inputs = random_inputs(graph, args.seed) if args.random_inputs else load_inputs(graph, args.input)
     return run_reference(graph, inputs, dtype=dtype)
+
+
+def _reduced(graph, args: argparse.Namespace):
+    """The graph as a reduced --precision computes it, after the pipeline a compile runs before converting
+    (O3's folds and fusions in float32), for this CPU (what `auto` is resolved against)."""
+    if args.precision == "fp32" and not args.keep_fp32:
+        return graph
+    from cnncompile.api import optimize_for_precision
+
+    return optimize_for_precision(graph, args.precision, keep_fp32(args))
 
 
 def _run_artifact(args: argparse.Namespace):
@@ -79,6 +89,9 @@ def _run_artifact(args: argparse.Namespace):
     if args.input_shape:
         raise CnnCompileError(f"'{args.model}' is compiled: its input shapes are fixed; drop --input-shape "
                               "or recompile with it")
+    if args.precision != "fp32" or args.keep_fp32:
+        raise CnnCompileError(f"'{args.model}' is compiled: its precision is fixed (the manifest records it); drop "
+                              "--precision/--keep-fp32 or recompile with them")
     model = load(args.model, args.memory_limit)
     if args.random_inputs:
         rng = np.random.default_rng(args.seed)
@@ -124,7 +137,7 @@ def cmd_compile(args: argparse.Namespace) -> int:
     try:
         model = compile_model(args.model, args.target, args.pipeline,
                               dict(parse_input_shape(s) for s in args.input_shape), progress, args.tvm_default,
-                              _tuning(args), args.memory_limit)
+                              _tuning(args), args.memory_limit, args.precision, keep_fp32(args))
     finally:
         progress.close()
     path = model.save(args.output)
@@ -135,15 +148,25 @@ def cmd_compile(args: argparse.Namespace) -> int:
     if args.json:
         explained = {"choices": choices_as_json(model.choices, model.kernels)} if args.explain else {}
         print(json.dumps({"artifact": str(path), "target": str(model.target), "pipeline": pipeline,
+                          "precision": model.provenance.precision,
                           "nodes": len(model.graph.nodes), "kernels": kernels, "seconds": round(seconds, 3),
                           **explained}))
     else:
         built = f"{len(model.graph.nodes)} nodes" + ("" if kernels is None else f", {kernels} distinct kernels")
-        label = pipeline if args.tvm_default else f"-p {pipeline}"
+        label = pipeline if args.tvm_default else f"-p {pipeline}, {model.provenance.precision}"
         if args.explain:
             print(format_choices(model.choices, model.kernels))
         print(f"compiled {args.model} for {model.target} ({label}): {built} in {seconds:.1f} s -> {path}")
     return 0
+
+
+def keep_fp32(args: argparse.Namespace) -> tuple[str, ...]:
+    """--keep-fp32's node names, however the user split them (commas, repeats)."""
+    names = tuple(n.strip() for given in args.keep_fp32 for n in given.split(",") if n.strip())
+    if names and args.precision == "fp32":
+        raise CnnCompileError("--keep-fp32 keeps nodes in float32 when the rest is reduced: add --precision "
+                              "fp16, bf16 or auto")
+    return names
 
 
 def _tuning(args: argparse.Namespace):

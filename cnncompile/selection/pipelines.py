@@ -53,6 +53,10 @@ def load_pipeline(spec: str) -> Pipeline:
     return passes.load_pipeline(spec, CATALOG, TARGET_PASSES)
 
 
+# The pass a compile's reduced precision adds (no preset runs it: fp32 is the default).
+PRECISION_PASS = "convert-precision"
+
+
 def resolve_precision(precision: Precision | str, target: TargetSpec) -> Precision:
     """`auto` as the target has it: bf16 on a CPU with bf16 dot products (AVX512_BF16, AMX), fp16 on CUDA
     (tensor cores), fp32 elsewhere; any other precision as given."""
@@ -75,8 +79,8 @@ def for_target(pipeline: Pipeline, target: TargetSpec, precision: Precision | st
     kernels for the reduced types; a pipeline that runs convert-precision itself keeps its own options."""
     precision = resolve_precision(precision, target)
     own = tuple(pipeline.passes)
-    if (precision is not Precision.FP32 or keep_fp32) and "convert-precision" not in {s.name for s in own}:
-        own += (PassSpec("convert-precision", {"precision": precision.value, "keep_fp32": list(keep_fp32)}),)
+    if (precision is not Precision.FP32 or keep_fp32) and PRECISION_PASS not in {s.name for s in own}:
+        own += (PassSpec(PRECISION_PASS, {"precision": precision.value, "keep_fp32": list(keep_fp32)}),)
     specs = []
     for spec in (*own, *pipeline.target_passes):
         options_for = TARGET_OPTIONS.get(spec.name)

@@ -6,7 +6,7 @@ from cnncompile.errors import CnnCompileError
 from cnncompile.ops.elementwise import Clip, Relu
 from cnncompile.passes import CATALOG, PRESETS, load_pipeline, preset, run_pipeline
 from cnncompile.passes.pipelines import PassSpec
-from cnncompile.selection.pipelines import CATALOG as TARGET_CATALOG, TARGET_PASSES
+from cnncompile.selection.pipelines import CATALOG as TARGET_CATALOG, PRECISION_PASS, TARGET_PASSES
 from pass_harness import Net, ops
 
 
@@ -22,7 +22,7 @@ def test_presets_grow_from_o0_to_o3():
         assert set(PRESETS[lower]) <= set(PRESETS[higher])
     assert {p for passes in PRESETS.values() for p in passes} <= set(CATALOG)
     assert {p for passes in PRESETS.values() for p in passes} | {p.name for specs in TARGET_PASSES.values() for p in specs} \
-        == set(TARGET_CATALOG)
+        | {PRECISION_PASS} == set(TARGET_CATALOG)
     assert [s.name for s in preset("O3").steps()] == list(PRESETS["O3"])
 
 
