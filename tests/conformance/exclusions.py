@@ -10,25 +10,20 @@ Each reason starts with the kind of failure, which the harness checks the case s
   whose error may not yet be a CnnCompileError.
 """
 
-_EXOTIC = r"(BFLOAT16|FLOAT8E4M3FNUZ|FLOAT8E4M3FN|FLOAT8E5M2FNUZ|FLOAT8E5M2|FLOAT8E8M0|FLOAT4E2M1|U?INT[24])"
-_NARROW_INTS = r"(int16|uint16|uint32|uint64)"
+_EXOTIC = r"(FLOAT8E4M3FNUZ|FLOAT8E4M3FN|FLOAT8E5M2FNUZ|FLOAT8E5M2|FLOAT8E8M0|FLOAT4E2M1|U?INT[24])"
 
 EXCLUSIONS: dict[str, str] = {
     # element types outside cnncompile's DType (float16/32/64, int8, uint8, int32, int64, bool)
     rf"test_cast_(no_saturate_)?(e8m0_)?FLOAT(16)?_to_{_EXOTIC}":
-        "unsupported: Cast to bfloat16, float8, float4, int4 or int2, which are not cnncompile DTypes",
+        "unsupported: Cast to float8, float4, int4 or int2, which are not cnncompile DTypes",
     rf"test_cast_(e8m0_)?{_EXOTIC}_to_\w+":
-        "unsupported: bfloat16, float8, float4, int4 or int2 graph inputs, which are not cnncompile DTypes",
+        "unsupported: float8, float4, int4 or int2 graph inputs, which are not cnncompile DTypes",
     rf"test_castlike_(no_saturate_)?\w*{_EXOTIC}\w*_expanded":
-        "unsupported: bfloat16, float8, float4, int4 or int2 graph inputs (CastLike's `like`), which are not "
+        "unsupported: float8, float4, int4 or int2 graph inputs (CastLike's `like`), which are not "
         "cnncompile DTypes",
     rf"test_castlike_(?!\w*_expanded$)(no_saturate_)?\w*{_EXOTIC}\w*":
-        "unsupported: CastLike from or to bfloat16, float8, float4, int4 or int2 graph inputs, which are not "
+        "unsupported: CastLike from or to float8, float4, int4 or int2 graph inputs, which are not "
         "cnncompile DTypes",
-    rf"test_(add|sub|mul|div)_{_NARROW_INTS}":
-        "unsupported: int16, uint16, uint32 and uint64 graph inputs, which are not cnncompile DTypes",
-    r"test_top_k_uint64":
-        "unsupported: uint64 graph inputs, which are not cnncompile DTypes",
     r"test_identity_(opt|sequence)":
         "unsupported: optional and sequence graph inputs (cnncompile's values are tensors)",
     # training-only behaviour
@@ -47,14 +42,14 @@ EXCLUSIONS: dict[str, str] = {
         "oracle: align_corners with a fractional in*scale (4 x 0.6 = 2.4): onnx's expected values divide "
         "by the unrounded output length (2.4 - 1), onnxruntime and PyTorch by the real one (2 - 1)",
     # element-wise math and logic (ops/math.py, ops/logic.py) on element types outside DType
-    rf"test_(equal|greater|greater_equal|less|less_equal|max|min|mod|mod_mixed_sign)_{_NARROW_INTS}(_expanded)?":
-        "unsupported: int16, uint16, uint32 and uint64 graph inputs, which are not cnncompile DTypes",
     r"test_bitshift_(left|right)_uint(16|32|64)":
         "unsupported: uint16, uint32 and uint64 graph inputs, which are not cnncompile DTypes",
-    r"test_bitwise_(and|xor)_i16_3d|test_bitwise_(and|or|xor)_ui64_\w+|test_bitwise_not_3d":
-        "unsupported: int16, uint16 and uint64 graph inputs, which are not cnncompile DTypes",
-    r"test_pow_types_float32_uint(32|64)":
-        "unsupported: uint32 and uint64 exponents, which are not cnncompile DTypes",
     r"test_equal_string(_broadcast)?":
         "unsupported: string graph inputs (cnncompile's tensors are numeric or bool)",
+    # quantization (ops/quantize.py, ops/qlinear.py)
+    r"test_(de)?quantizelinear_(e4m3fn\w*|e5m2|float4e2m1|u?int[24])":
+        "unsupported: float8, float4, int4 or int2 quantized tensors, which are not cnncompile DTypes",
+    r"test_qlinearmatmul_(2D|3D)_int8_float(16|32)":
+        "oracle: onnx's expected values wrap int8 results out of range (-236 stored as 20) where the spec and "
+        "onnxruntime saturate (-128); onnx/onnx#6169, #7835, fixed in onnx by #7868",
 }

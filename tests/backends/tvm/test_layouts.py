@@ -200,7 +200,7 @@ def test_conv_in_a_layout_runs_the_layout_template_with_the_heuristic_or_the_giv
     assert kernel(()).plan.template is Template.DIRECT_STORED and kernel(()).tile is not None
     assert kernel((4, 2, 1)).tile == ConvTile(4, 2, 1)
     assert_matches_reference(conv_graph(nchwc(8), nchwc(8), 16, 32, 8, 3, {"pads": (1, 1, 1, 1)}, True,
-                                        tile=(2, 4, 2)))
+                                        tile=(2, 2, 2)))
 
 
 def test_a_tile_that_does_not_divide_the_output_is_an_error_naming_the_node():
