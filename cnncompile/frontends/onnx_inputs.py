@@ -71,7 +71,7 @@ def _dtype(info: onnx.ValueInfoProto) -> DType:
         name = onnx.TensorProto.DataType.Name(elem_type) if elem_type in onnx.TensorProto.DataType.values() \
             else str(elem_type)
         raise UnsupportedError(f"graph input '{info.name}' has element type {name}, which cnncompile does not "
-                               "support; use float16/32/64, (u)int8, int32, int64 or bool") from None
+                               f"support; use one of {', '.join(d.value for d in DType)}") from None
 
 
 def _dims(info: onnx.ValueInfoProto) -> list[Dim]:

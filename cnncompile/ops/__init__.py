@@ -4,8 +4,8 @@ Importing this package imports every op family, so `REGISTRY` is complete.
 """
 
 from cnncompile.ops import (  # noqa: F401
-    conv, elementwise, fused, generate, indexing, layout, linalg, logic, math, norm, pool, ranking, reduce,
-    resize, shape, tensor,
+    conv, elementwise, fused, generate, indexing, layout, linalg, logic, math, norm, pool, qlinear, quantize,
+    ranking, reduce, resize, shape, tensor,
 )
 from cnncompile.ops.registry import REGISTRY, NoAttrs, OpDef, declare, lookup
 

@@ -16,7 +16,8 @@ from tvm import te
 from cnncompile.backends.tvm.kernel import Call, Kernel, Lowering, placeholders
 from cnncompile.backends.tvm.target import TargetSpec
 from cnncompile.backends.tvm.lowering import (
-    conv, elementwise, indexing, layouts, linalg, logic, math, norm, pool, ranking, reduce, resize, tensor,
+    conv, elementwise, indexing, layouts, linalg, logic, math, norm, pool, qlinear, quantize, ranking, reduce,
+    resize, tensor,
 )
 from cnncompile.errors import ResourceError, UnsupportedError
 from cnncompile.ir.graph import Graph, Node, Value
@@ -27,6 +28,7 @@ LOWERINGS: Mapping[OpDef, Lowering] = MappingProxyType({
     **reduce.LOWERINGS, **norm.LOWERINGS, **linalg.LOWERINGS, **resize.LOWERINGS, **layouts.LOWERINGS,
     **ranking.LOWERINGS, **math.LOWERINGS, **logic.LOWERINGS,
     **indexing.LOWERINGS,
+    **quantize.LOWERINGS, **qlinear.LOWERINGS,
 })
 
 
