@@ -20,6 +20,7 @@ import onnx
 import tvm
 
 from cnncompile.backends.tvm.artifact import GRAPH, LIBRARY, read_manifest, write_artifact
+from cnncompile.backends.tvm.kernel_specs import KernelSpec, kernel_specs
 from cnncompile.backends.tvm.module import NodeKernel
 from cnncompile.backends.tvm.runtime import Benchmark, Signature, TensorSpec, VMRunner
 from cnncompile.backends.tvm.target import TargetSpec
@@ -54,12 +55,15 @@ class CompiledModel:
     in this process; validation uses them to re-run layer by layer. So are `choices`: how
     and why each conv's algorithm, layout and tile were chosen (`compile --explain`).
     `memory` is what a run needs at its peak, estimated at compile time and kept in the
-    manifest, so that a machine with less memory refuses the artifact before running it.
+    manifest, so that a machine with less memory refuses the artifact before running it. So are
+    `kernel_specs` (each distinct kernel's symbol, callers, buffer shapes and cost), what `profile`
+    times a loaded artifact by.
     """
 
     def __init__(self, library: tvm.runtime.Module, target: TargetSpec, signature: Signature,
                  provenance: Provenance, graph: Graph | None = None, kernels: list[NodeKernel] | None = None,
-                 origin: Path | None = None, choices: Sequence[Any] = (), memory: MemoryEstimate | None = None):
+                 origin: Path | None = None, choices: Sequence[Any] = (), memory: MemoryEstimate | None = None,
+                 specs: Sequence[KernelSpec] | None = None):
         self.library = library
         self.target = target
         self.signature = signature
@@ -68,6 +72,7 @@ class CompiledModel:
         self.kernels = kernels
         self.choices = list(choices)  # each conv's cnncompile.selection Choice, for --explain
         self.memory = memory
+        self._specs = None if specs is None else list(specs)
         self._origin = origin
         self._runner: VMRunner | None = None
         self._runner_lock = threading.Lock()  # threads' first calls at once make one runner, one VM pool
@@ -83,6 +88,14 @@ class CompiledModel:
     @property
     def outputs(self) -> tuple[TensorSpec, ...]:
         return self.signature.outputs
+
+    @property
+    def kernel_specs(self) -> list[KernelSpec] | None:
+        """Each distinct kernel of the build; None on TVM's default path and for artifacts saved before
+        manifests recorded them."""
+        if self._specs is None and self.graph is not None and self.kernels is not None:
+            self._specs = kernel_specs(self.graph, self.kernels)
+        return self._specs
 
     @property
     def runner(self) -> VMRunner:
@@ -138,6 +151,7 @@ class CompiledModel:
                 "outputs": [s.as_dict() for s in self.outputs],
                 "files": {"library": LIBRARY, "graph": GRAPH},
                 **({} if self.memory is None else {"memory": self.memory.as_dict()}),
+                **({} if self.kernel_specs is None else {"kernels": [k.as_dict() for k in self.kernel_specs]}),
                 "versions": versions(),
             }
 
@@ -157,6 +171,7 @@ def load_compiled(directory: str | os.PathLike,
         provenance = Provenance(manifest["source"], manifest["source_sha256"], manifest["pipeline"],
                                 manifest.get("precision", "fp32"))
         memory = MemoryEstimate.from_dict(manifest["memory"]) if "memory" in manifest else None
+        specs = [KernelSpec.from_dict(k) for k in manifest["kernels"]] if "kernels" in manifest else None
     except (KeyError, TypeError, ValueError) as err:
         raise ModelError(f"artifact '{root}': its manifest lacks or garbles {err}; recompile it") from None
     if memory is not None and limit_for is not None:
@@ -168,4 +183,4 @@ def load_compiled(directory: str | os.PathLike,
     except (RuntimeError, OSError) as err:
         raise ModelError(f"artifact '{root}': cannot load {LIBRARY} ({str(err).strip().splitlines()[-1]}); "
                          f"it was built for {target}, recompile it here") from None
-    return CompiledModel(library, target, signature, provenance, origin=root, memory=memory)
+    return CompiledModel(library, target, signature, provenance, origin=root, memory=memory, specs=specs)

@@ -4,7 +4,9 @@ It holds the comparison table, a bar chart of latency per pipeline (median, with
 whisker from min to max) and a picture of the graph each pipeline leaves beside the
 imported one. Pictures are SVG drawn here: each node sits in the layer of its longest
 path from the inputs, so a chain reads top to bottom and a residual branch beside it;
-fused nodes are labelled with their epilogue.
+fused nodes are labelled with their epilogue and outlined, with the original ops they stand
+for (ops.fused.expand) written under the label. `cnncompile show` and the profile report
+draw with the same functions and the same page style.
 """
 
 from __future__ import annotations
@@ -15,10 +17,12 @@ from dataclasses import dataclass
 
 from cnncompile.fileio import write_atomically
 from cnncompile.ir.graph import Graph, Node
-from cnncompile.ops.fused import Activation, FusedConv, residual_of
+from cnncompile.ops.fused import Activation, ChannelAffine, FusedConv, expand, residual_of
 from cnncompile.tools.compare import Comparison, format_comparison
 
 BOX_W, BOX_H, GAP_X, GAP_Y, MARGIN = 150, 20, 16, 14, 10
+FUSED_LINE = 12  # the extra height of a row that holds a fused node: the line of its original ops
+FUSED_OPS = (FusedConv, ChannelAffine)
 
 # Fill colour by op family; anything else is grey.
 COLOURS = {
@@ -45,13 +49,18 @@ def node_label(node: Node) -> str:
     return label
 
 
+def original_ops(node: Node) -> list[str]:
+    """The standard ops a fused node stands for, in order ('Conv', 'Add', 'Relu'); [] for any other node."""
+    return [n.op.name for n in expand(node, lambda base: base)] if node.op in FUSED_OPS else []
+
+
 @dataclass(frozen=True)
 class _Box:
     x: float
     y: float
 
 
-def _layout(graph: Graph) -> dict[Node, _Box]:
+def _layout(graph: Graph, box_h: int) -> dict[Node, _Box]:
     producer = {out: node for node in graph.nodes for out in node.outputs}
     depth: dict[Node, int] = {}
     rows: dict[int, int] = {}
@@ -60,16 +69,18 @@ def _layout(graph: Graph) -> dict[Node, _Box]:
         depth[node] = 1 + max((depth[producer[v]] for v in node.inputs if v in producer), default=-1)
         column = rows.get(depth[node], 0)
         rows[depth[node]] = column + 1
-        boxes[node] = _Box(MARGIN + column * (BOX_W + GAP_X), MARGIN + depth[node] * (BOX_H + GAP_Y))
+        boxes[node] = _Box(MARGIN + column * (BOX_W + GAP_X), MARGIN + depth[node] * (box_h + GAP_Y))
     return boxes
 
 
 def graph_svg(graph: Graph) -> str:
-    boxes = _layout(graph)
+    """The graph as one SVG element; each node's <title> holds its name and output shape (hover to read)."""
+    box_h = BOX_H + (FUSED_LINE if any(n.op in FUSED_OPS for n in graph.nodes) else 0)
+    boxes = _layout(graph, box_h)
     producer = {out: node for node in graph.nodes for out in node.outputs}
     outputs = set(graph.outputs)
     width = max((b.x for b in boxes.values()), default=0) + BOX_W + MARGIN
-    height = max((b.y for b in boxes.values()), default=0) + BOX_H + MARGIN
+    height = max((b.y for b in boxes.values()), default=0) + box_h + MARGIN
     parts = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{width:.0f}" height="{height:.0f}" '
              f'font-family="sans-serif" font-size="11">']
     for node, box in boxes.items():
@@ -77,18 +88,27 @@ def graph_svg(graph: Graph) -> str:
             source = producer.get(value)
             if source is not None:
                 start = boxes[source]
-                parts.append(f'<line x1="{start.x + BOX_W / 2:.0f}" y1="{start.y + BOX_H:.0f}" '
+                parts.append(f'<line x1="{start.x + BOX_W / 2:.0f}" y1="{start.y + box_h:.0f}" '
                              f'x2="{box.x + BOX_W / 2:.0f}" y2="{box.y:.0f}" stroke="#888"/>')
     for node, box in boxes.items():
         colour = COLOURS.get(node.op.name, "#f0f0f0")
         stroke = ' stroke="#000" stroke-width="2"' if any(o in outputs for o in node.outputs) else ' stroke="#666"'
         text = "#fff" if node.op.name in LIGHT_TEXT else "#000"
         shape = "x".join(map(str, node.outputs[0].type.shape))
-        parts.append(f'<g><title>{html.escape(node.name)}: {html.escape(shape)}</title>'
-                     f'<rect x="{box.x:.0f}" y="{box.y:.0f}" width="{BOX_W}" height="{BOX_H}" rx="4" '
+        originals = original_ops(node)
+        stands_for = f" = {' + '.join(originals)}" if originals else ""
+        parts.append(f'<g><title>{html.escape(node.name)}: {html.escape(shape)}{html.escape(stands_for)}</title>')
+        if originals:  # the fused region: a dashed outline around the node, its original ops inside
+            parts.append(f'<rect class="fused" x="{box.x - 3:.0f}" y="{box.y - 3:.0f}" width="{BOX_W + 6}" '
+                         f'height="{box_h + 6}" rx="6" fill="none" stroke="#e6550d" stroke-dasharray="4 2"/>')
+        parts.append(f'<rect x="{box.x:.0f}" y="{box.y:.0f}" width="{BOX_W}" height="{box_h}" rx="4" '
                      f'fill="{colour}"{stroke}/>'
                      f'<text x="{box.x + BOX_W / 2:.0f}" y="{box.y + 14:.0f}" text-anchor="middle" fill="{text}">'
-                     f'{html.escape(node_label(node))}</text></g>')
+                     f'{html.escape(node_label(node))}</text>')
+        if originals:
+            parts.append(f'<text x="{box.x + BOX_W / 2:.0f}" y="{box.y + 14 + FUSED_LINE:.0f}" text-anchor="middle" '
+                         f'font-size="9" fill="{text}">{html.escape(" + ".join(originals))}</text>')
+        parts.append("</g>")
     parts.append("</svg>")
     return "".join(parts)
 
@@ -115,28 +135,39 @@ def latency_svg(comparison: Comparison) -> str:
     return "".join(parts)
 
 
+STYLE = """body { font-family: sans-serif; margin: 1.5em; }
+pre { background: #f6f6f6; padding: 0.8em; overflow-x: auto; }
+table { border-collapse: collapse; }
+td, th { border: 1px solid #ccc; padding: 0.2em 0.5em; text-align: right; }
+td.name, th.name { text-align: left; }
+.graphs { display: flex; gap: 1em; align-items: flex-start; }
+.graph { max-height: 85vh; overflow: auto; border: 1px solid #ccc; padding: 0 0.5em; }"""
+
+
+def page(title: str, body: str) -> str:
+    """A whole self-contained HTML page: no scripts, no fetches, the style inline."""
+    return f"""<!DOCTYPE html>
+<html lang="en"><head><meta charset="utf-8"><title>{html.escape(title)}</title>
+<style>
+{STYLE}
+</style></head><body>
+<h1>{html.escape(title)}</h1>
+{body}
+</body></html>
+"""
+
+
 def render_html(comparison: Comparison) -> str:
     title = f"cnncompile compare: {comparison.model}"
     pictures = [("imported", comparison.graph)] + [(r.pipeline, r.graph) for r in comparison.results]
     columns = "".join(f'<div class="graph"><h3>{html.escape(name)} ({len(g.nodes)} nodes)</h3>{graph_svg(g)}</div>'
                       for name, g in pictures)
-    return f"""<!DOCTYPE html>
-<html lang="en"><head><meta charset="utf-8"><title>{html.escape(title)}</title>
-<style>
-body {{ font-family: sans-serif; margin: 1.5em; }}
-pre {{ background: #f6f6f6; padding: 0.8em; overflow-x: auto; }}
-.graphs {{ display: flex; gap: 1em; align-items: flex-start; }}
-.graph {{ max-height: 85vh; overflow: auto; border: 1px solid #ccc; padding: 0 0.5em; }}
-</style></head><body>
-<h1>{html.escape(title)}</h1>
-<h2>Pipelines</h2>
+    return page(title, f"""<h2>Pipelines</h2>
 <pre>{html.escape(format_comparison(comparison))}</pre>
 <h2>Latency on {html.escape(comparison.backend)}</h2>
 {latency_svg(comparison)}
 <h2>Graphs before and after</h2>
-<div class="graphs">{columns}</div>
-</body></html>
-"""
+<div class="graphs">{columns}</div>""")
 
 
 def write_html(path: str | os.PathLike, comparison: Comparison) -> None:
