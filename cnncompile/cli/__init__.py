@@ -110,16 +110,43 @@ def build_parser() -> argparse.ArgumentParser:
     compile_.set_defaults(handler=cmd_compile)
 
     validate = commands.add_parser(
-        "validate", help="compile a model and check it against the float64 reference (exit 1 on failure)",
-        description="Compares the compiled model's outputs with the float64 reference on random inputs (or "
-                    "--input files). Beyond the tolerance end to end (float32's, or the looser one of a Winograd or FFT "
-                    "conv in the build), every node is re-run on its gold inputs and judged on its own, by its "
-                    "algorithm's tolerance; the first node that fails is named.")
+        "validate", help="compile a model and check it against the float64 reference or a peer (exit 1 on failure)",
+        description="Compares the compiled model's outputs with a peer (--vs: the float64 reference by default) on "
+                    "the same inputs. Beyond the tolerance end to end (float32's, or the looser one of a Winograd or "
+                    "FFT conv in the build), or with --per-layer, every compiled node is re-run on its gold float64 "
+                    "inputs and judged against the error its element type and reduction length predict; the first "
+                    "layer out of proportion is named by its ONNX value.")
     _add_model_args(validate)
     _add_target_args(validate)
-    validate.add_argument("--input", action="append", default=[], metavar="NAME=FILE.npy",
-                          help="an input array instead of random ones; repeatable")
-    validate.add_argument("--seed", type=int, default=0, help="seed for the random inputs")
+    _add_precision_args(validate)
+    validate.add_argument("--vs", default="reference", metavar="reference|reference32|onnxruntime|openvino|DIR",
+                          help="what to compare with: the float64 or float32 reference, onnxruntime, OpenVINO (CPU, "
+                               "f32 unless --precision), or a compiled artifact directory (default reference)")
+    validate.add_argument("--per-layer", action="store_true",
+                          help="compare every compiled node's outputs with the reference's value of the ONNX value "
+                               "it computes (fusions kept), with max abs/rel error, cosine, a histogram and a bound")
+    validate.add_argument("--tolerance", type=float, metavar="X",
+                          help="hold the end-to-end error to X instead of the build's tolerance (no layer-by-layer "
+                               "rescue)")
+    validate.add_argument("--save-outputs", metavar="FILE.npz",
+                          help="save the inputs and the compiled outputs, to compare with on another machine")
+    validate.add_argument("--load-outputs", metavar="FILE.npz",
+                          help="compare with outputs --save-outputs wrote, on the inputs saved with them")
+    sources = validate.add_argument_group("inputs (one source; seeded random by default)")
+    sources.add_argument("--input", action="append", default=[], metavar="NAME=FILE.npy",
+                         help="an input array; repeatable")
+    sources.add_argument("--inputs", metavar="FILE.npz", help="arrays by input name, optionally stacked over sets")
+    sources.add_argument("--images", metavar="DIR", help="a folder of pictures, one per set (per batch of N)")
+    sources.add_argument("--resize", metavar="HxW", help="with --images: resize each picture to HxW first")
+    sources.add_argument("--mean", default="0", metavar="M[,M,M]",
+                         help="pixels (--images, --distribution image) minus this, per channel or one for all")
+    sources.add_argument("--std", default="1", metavar="S[,S,S]", help="... then divided by this")
+    sources.add_argument("--pixel-max", type=float, default=255.0, metavar="P",
+                         help="pixels are scaled from 0..255 to 0..P before --mean/--std (default 255)")
+    sources.add_argument("--distribution", default="normal", metavar="normal[:M,S]|uniform[:LO,HI]|image",
+                         help="what random inputs are drawn from (default normal:0,1)")
+    sources.add_argument("--count", type=int, default=1, help="how many random input sets (default 1)")
+    sources.add_argument("--seed", type=int, default=0, help="seed for the random inputs")
     validate.add_argument("--json", action="store_true", help="print one JSON object")
     _add_memory_arg(validate)
     validate.set_defaults(handler=cmd_validate)

@@ -191,15 +191,37 @@ def _tuning(args: argparse.Namespace):
 
 def cmd_validate(args: argparse.Namespace) -> int:
     """Exit status 0 when the compiled model is within tolerance, 1 when it is not."""
-    from cnncompile.tools.models import load_inputs
-    from cnncompile.tools.validate import validate
+    import onnx
 
+    from cnncompile.frontends.load import ZOO_PREFIX
+    from cnncompile.tools.validate import ValidateOptions, validate
+    from cnncompile.tools.versus import Peer
+
+    if args.tolerance is not None and not args.tolerance > 0:
+        raise CnnCompileError(f"--tolerance {args.tolerance:g}: give a positive bound, e.g. --tolerance 1e-6")
+    options = ValidateOptions(args.target, args.pipeline, args.precision, keep_fp32(args), Peer.parse(args.vs),
+                              args.per_layer, args.tolerance, args.memory_limit, args.save_outputs,
+                              args.load_outputs)
     _announce_target(args)
     graph = _graph(args)
-    inputs = load_inputs(graph, args.input) if args.input else None
-    result = validate(graph, args.target, args.pipeline, inputs, args.seed, args.memory_limit)
+    given = args.input or args.inputs or args.images
+    sets = _input_sets(args, graph) if given or not args.load_outputs else None
+    # An ONNX file goes to onnxruntime and OpenVINO as it is; a zoo model as the exporter writes it.
+    onnx_model = None if args.model.startswith(ZOO_PREFIX) or args.input_shape else lambda: onnx.load(args.model)
+    result = validate(graph, options, sets, onnx_model, args.model)
     print(json.dumps(result.as_dict()) if args.json else result.report())
     return 0 if result.passed else 1
+
+
+def _input_sets(args: argparse.Namespace, graph):
+    from cnncompile.tools.images import parse_resize
+    from cnncompile.tools.inputs import Distribution, InputOptions, Normalization, floats, gather, input_specs
+
+    normalization = Normalization(floats(args.mean, "--mean"), floats(args.std, "--std"), args.pixel_max)
+    options = InputOptions(Distribution.parse(args.distribution), normalization, args.count, args.seed,
+                           tuple(args.input), args.inputs, args.images,
+                           parse_resize(args.resize) if args.resize else None)
+    return gather(input_specs(graph), options)
 
 
 def cmd_ops(args: argparse.Namespace) -> int:

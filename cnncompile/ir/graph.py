@@ -42,8 +42,17 @@ def unique_name(hint: str, taken: set[str]) -> str:
 
 @dataclass(eq=False)
 class Value:
+    """A typed SSA value. `origin` is the name of the imported model's value this one stands for: its own
+    name when made, and unchanged when a pass renames it. A pass that makes a new value holding an old
+    one's numbers (a rewrite's replacement, a layout or element-type copy) gives it the old one's origin,
+    so validation can compare every optimized value with the reference's value of that name."""
+
     name: str
     type: TensorType
+    origin: str = ""
+
+    def __post_init__(self) -> None:
+        self.origin = self.origin or self.name
 
     def __repr__(self) -> str:
         return f"%{self.name}: {self.type}"
@@ -148,7 +157,7 @@ class Graph:
         than write into them, so two copies can be optimized differently at the cost of the
         node list alone.
         """
-        twin = {v: Value(v.name, v.type) for v in self.values()}
+        twin = {v: Value(v.name, v.type, v.origin) for v in self.values()}
         nodes = [Node(n.op, [twin[v] for v in n.inputs], [twin[v] for v in n.outputs], n.attrs, n.name)
                  for n in self.nodes]
         graph = Graph(self.name, [twin[v] for v in self.inputs], [twin[v] for v in self.outputs], nodes,

@@ -209,6 +209,7 @@ class _Placer:
                 node = self.graph.nodes.pop()
             node.inputs = [value]
             node.outputs[0].type = TensorType(value.type.shape, value.type.dtype, layout)
+            node.outputs[0].origin = value.origin
             self.pending.setdefault(reader, []).append(node)
             self.made[key] = node.outputs[0]
         return self.made[key]

@@ -198,6 +198,7 @@ class _Converter:
         if key not in self.made:
             self.graph.add_node(Cast, [value], CastAttrs(dtype), name=f"{value.name}_to_{dtype.value}")
             node = self.graph.nodes.pop()
+            node.outputs[0].origin = value.origin
             self.pending.setdefault(reader, []).append(node)
             self.made[key] = node.outputs[0]
             if dtype is self.reduced:

@@ -121,6 +121,8 @@ def _splice(current: Rule, m: Match, replacements: Sequence[Value], index: Graph
     for old, new in zip(root.outputs, replacements):
         if new in built or old in index.outputs:
             new.name = old.name  # the old value leaves the graph; its name (a graph output's, say) lives on
+        if new in built:
+            new.origin = old.origin  # what the replacement computes is what the value it replaces stood for
         index.replace_uses(old, new)
     doomed = doomed_nodes(root, m.matched, index.consumers, index.outputs)
     clash = [n.name for n in m.doomed - doomed if n.name in m.reused]

@@ -171,7 +171,8 @@ def _rewritten(node: Node, graph: Graph, candidate: Candidate) -> list[Node]:
     before: list[Node] = []
     z = residual_of(inputs)
     if z is not None and z.type.layout != layout:
-        stored = Value(graph.fresh_name(f"{z.name}_{layout or 'nchw'}"), TensorType(z.type.shape, z.type.dtype, layout))
+        stored = Value(graph.fresh_name(f"{z.name}_{layout or 'nchw'}"), TensorType(z.type.shape, z.type.dtype, layout),
+                       z.origin)
         before.append(Node(LayoutTransform, [z], [stored], LayoutTransformAttrs(layout),
                            graph.fresh_name(f"{node.name}_residual_layout", "node")))
         inputs[FusedConv.operand_index("Z")] = stored
@@ -179,7 +180,7 @@ def _rewritten(node: Node, graph: Graph, candidate: Candidate) -> list[Node]:
     if y_type.layout == out.type.layout:
         out.type = y_type
         return [*before, Node(FusedConv, inputs, [out], attrs, node.name)]
-    y = Value(graph.fresh_name(f"{out.name}_{layout or 'nchw'}"), y_type)
+    y = Value(graph.fresh_name(f"{out.name}_{layout or 'nchw'}"), y_type, out.origin)
     back = Node(LayoutTransform, [y], [out], LayoutTransformAttrs(out.type.layout),
                 graph.fresh_name(f"{node.name}_layout", "node"))
     return [*before, Node(FusedConv, inputs, [y], attrs, node.name), back]

@@ -216,8 +216,8 @@ def check(spec: Spec, mode: Mode, peer: bool = True) -> Result:
         return Result(spec, mode, Outcome.PASS, choices=choices)
     output = max(verdict.outputs, key=lambda n: verdict.outputs[n][0])
     divergence = verdict.first_divergence
-    detail = (f"first divergence: node {divergence.node} ({divergence.op}), error {divergence.error:.3g} on gold "
-              f"inputs > {divergence.tolerance:g}" if divergence is not None else "non-finite output")
+    detail = (f"first divergence: node {divergence.node} ({divergence.op}), error {divergence.max_abs:.3g} on gold "
+              f"inputs, {divergence.ratio:.3g}x its bound" if divergence is not None else "non-finite output")
     return Result(spec, mode, Outcome.MISCOMPILE, output, verdict.outputs[output][0], verdict.tolerance, detail,
                   choices)
 
