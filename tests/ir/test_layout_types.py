@@ -16,7 +16,7 @@ from cnncompile.ops.tensor import Concat, Flatten
 # CONTRACT "Cross-helper interfaces" 1: the ops the TVM backend lowers in NCHWc and NHWC.
 LAYOUT_CAPABLE = {"Relu", "Clip", "LeakyRelu", "Sigmoid", "HardSigmoid", "HardSwish", "Tanh", "Gelu",
                   "Add", "Sub", "Mul", "Div", "Sum", "ChannelAffine", "MaxPool", "AveragePool",
-                  "GlobalAveragePool", "GlobalMaxPool", "Concat", "FusedConv", "LayoutTransform"}
+                  "GlobalAveragePool", "GlobalMaxPool", "Concat", "FusedConv", "LayoutTransform", "Cast"}
 N8C = nchwc(8)
 
 
