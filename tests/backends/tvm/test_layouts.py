@@ -30,7 +30,7 @@ from cnncompile.ops.elementwise import ClipAttrs, LeakyReluAttrs
 from cnncompile.ops.fused import Activation
 from cnncompile.ops.registry import NoAttrs
 from cnncompile.selection.candidates import candidates
-from cnncompile.tools.validate import layerwise
+from cnncompile.tools.layers import compare_layers
 
 LLVM = parse_target("llvm")
 CUDA = parse_target("cuda")
@@ -310,9 +310,9 @@ def test_a_small_network_laid_out_by_hand_matches_end_to_end_and_node_by_node():
     graph = small_network()
     feeds = random_feeds(graph)
     compiled = assert_matches_reference(graph, feeds)
-    checks = layerwise(compiled, feeds)
-    assert len(checks) == len(graph.nodes)
-    assert all(c.error <= tolerance(DType.FLOAT32) for c in checks), [c for c in checks if c.error > 1e-5]
+    checks = list(compare_layers(graph, compiled.graph, compiled.run_node, feeds))
+    assert {c.node for c in checks} == {n.name for n in compiled.graph.nodes}
+    assert all(c.max_rel <= tolerance(DType.FLOAT32) for c in checks), [c for c in checks if c.max_rel > 1e-5]
 
 
 def test_layout_kernels_schedule_for_cuda_and_fit_the_device():
