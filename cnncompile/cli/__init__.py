@@ -13,6 +13,7 @@ import os
 import sys
 from collections.abc import Sequence
 
+from cnncompile.cli import profile_commands
 from cnncompile.cli.commands import (
     cmd_compare, cmd_compile, cmd_demo, cmd_inspect, cmd_ops, cmd_passes, cmd_run, cmd_validate,
 )
@@ -186,6 +187,7 @@ def build_parser() -> argparse.ArgumentParser:
     compare.add_argument("--explain", action="store_true",
                          help="print each pass's record and why rules declined to fire")
     compare.set_defaults(handler=cmd_compare)
+    profile_commands.register(commands)
     return parser
 
 
