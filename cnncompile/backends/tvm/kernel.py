@@ -42,6 +42,7 @@ SPECTRUM_STAGE = "spectrum"
 W_PACK_STAGE = "w_pack"    # weights given at run time, packed by the kernel itself
 DILATE_STAGE = "dilate"    # ConvTranspose's input with zeros between pixels
 W_FLIP_STAGE = "w_flip"    # ConvTranspose's weights, flipped and transposed
+PAIR_AXIS = "rpair"        # a conv's innermost reduction over pairs of bf16 input channels (Dot.BF16_PAIRS)
 
 
 class KernelKind(enum.Enum):

@@ -45,6 +45,8 @@ from cnncompile.ir.types import DType, Layout, LayoutKind
 if TYPE_CHECKING:
     from cnncompile.backends.tvm.target import TargetSpec
 
+# float32 lanes of a vdpbf16ps accumulator (AVX-512).
+BF16_LANES = 16
 # A depthwise tile's accumulators: one input load per FMA leaves registers for this many.
 DEPTHWISE_ACCUMULATORS = 12
 # Output columns a depthwise tile spans at most: consecutive columns share input vectors across taps.
@@ -73,6 +75,7 @@ class WeightForm(enum.Enum):
     AS_GIVEN = "(O, C/G, *k)"
     OUTPUT_BLOCKS = "(O/B, C/G, *k, B)"
     NCHWC_BLOCKS = "(O/ob, C/G/ib, kh, kw, ib, ob)"
+    NCHWC_PAIRS = "(O/ob, C/G/ib, kh, kw, ib/2, ob, 2)"
     NHWC = "(kh, kw, C/G, O)"
     DEPTHWISE_NCHWC = "(O/ob, kh, kw, ob)"
     DEPTHWISE_NHWC = "(kh, kw, O)"
@@ -103,6 +106,13 @@ class ElementTypes:
         return cls(dtype, dtype, dtype.accumulator, dtype)
 
 
+class Dot(enum.Enum):
+    """The instruction a CPU kernel's reduction step multiplies with."""
+
+    FMA = "fma"                    # one multiply-add per accumulator lane
+    BF16_PAIRS = "vdpbf16ps"       # AVX512_BF16: a pair of bf16 input channels per float32 lane
+
+
 @dataclass(frozen=True)
 class ConvRequest:
     """What a node (or a candidate) asks of the backend: the workload and how to compute it.
@@ -130,6 +140,7 @@ class ConvPlan:
     flat: bool
     types: ElementTypes
     workspace: int
+    dot: Dot = Dot.FMA
 
     @property
     def spec(self) -> ConvSpec:
@@ -163,7 +174,7 @@ class ConvPlan:
         return {"kernel": self.describe(), "template": self.template.value, "tile": tile, "weights": self.weights.value,
                 "build_time_weights": self.packed_at_build_time, "flat": self.flat,
                 "types": {k: getattr(self.types, k).value for k in ("input", "weight", "accumulator", "output")},
-                "workspace_bytes": self.workspace}
+                "dot": self.dot.value, "workspace_bytes": self.workspace}
 
 
 # -- the plan ---------------------------------------------------------------------------------
@@ -181,8 +192,20 @@ def plan_conv(request: ConvRequest, target: TargetSpec) -> ConvPlan:
     options = tile_options(template, request, lanes)
     tile = _requested(request, template, options, lanes) if request.tile else (options[0] if options else None)
     flat = template is Template.DIRECT_STORED and tile is not None and tile.rows == 1 and not _depthwise(spec)
-    return ConvPlan(request, template, weights, tile, flat, ElementTypes.of(spec.dtype),
-                    _workspace(template, request, lanes))
+    dot = _dot(request, weights, target)
+    return ConvPlan(request, template, WeightForm.NCHWC_PAIRS if dot is Dot.BF16_PAIRS else weights, tile, flat,
+                    ElementTypes.of(spec.dtype), _workspace(template, request, lanes), dot)
+
+
+def _dot(request: ConvRequest, weights: WeightForm, target: TargetSpec) -> Dot:
+    """vdpbf16ps where a bf16 conv reads NCHWc blocks of an even number of input channels (the pairs) and
+    writes whole 16-lane vectors of output channels, with its weights packed at build time; else FMAs."""
+    source, layout = request.source, request.layout
+    pairs = weights is WeightForm.NCHWC_BLOCKS and request.spec.dtype is DType.BFLOAT16 and target.bf16_pairs \
+        and request.weights_constant and source is not None and source.kind is LayoutKind.NCHWC \
+        and source.block % 2 == 0 and (request.spec.in_channels // request.spec.group) % source.block == 0 \
+        and layout.block % BF16_LANES == 0
+    return Dot.BF16_PAIRS if pairs else Dot.FMA
 
 
 def plan_or_reason(request: ConvRequest, target: TargetSpec) -> ConvPlan | str:

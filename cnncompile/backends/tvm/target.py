@@ -73,6 +73,11 @@ class TargetSpec:
         return not self.is_gpu and bool({"avx512bf16", "amx-bf16"} & _llvm_features(self))
 
     @property
+    def bf16_pairs(self) -> bool:
+        """Whether the CPU has AVX512_BF16's `vdpbf16ps`, which stored bf16 convs compute with."""
+        return not self.is_gpu and "avx512bf16" in _llvm_features(self)
+
+    @property
     def vector_lanes(self) -> int:
         """float32 lanes of one SIMD register: what CPU schedules vectorize by."""
         return 4 if self.device is Device.CUDA else _llvm_lanes(self)

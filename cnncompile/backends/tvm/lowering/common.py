@@ -23,6 +23,11 @@ def widen(value: tirx.Expr, dtype: object) -> tirx.Expr:
     return value if dtype_of(value) == str(dtype) else value.astype(str(dtype))
 
 
+def bf16_bits_value(bits: tirx.Expr) -> tirx.Expr:
+    """The float32 value of a bfloat16 held as its uint16 bits: the upper half of a float32's."""
+    return tirx.reinterpret("float32", tirx.shift_left(bits.astype("uint32"), tirx.const(16, "uint32")))
+
+
 def dtype_of(value: te.Tensor | tirx.Expr) -> str:
     """The element type of a tensor, an element of one, or an expression: TVM spells it `dtype` or `ty`."""
     return str(value.dtype if hasattr(value, "dtype") else value.ty)

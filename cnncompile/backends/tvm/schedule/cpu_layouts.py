@@ -37,6 +37,9 @@ from tvm.s_tir import Schedule
 from tvm.s_tir.schedule import LoopRV, SBlockRV
 from tvm.tirx import IndexMap
 
+from cnncompile.backends.tvm.kernel import PAIR_AXIS
+from cnncompile.backends.tvm.plan import BF16_LANES
+from cnncompile.backends.tvm.schedule.cpu_bf16_dot import tensorize_pairs
 from cnncompile.backends.tvm.schedule.cpu_common import (
     accumulate_in_registers, extent, largest_divisor, padding, spatial_and_reduction, unroll_block,
 )
@@ -55,6 +58,7 @@ def conv_layout(sch: Schedule, block: SBlockRV, lanes: int, tile: ConvTile) -> N
     a channel reduction (depthwise) is run strip by strip of output rows, each strip padding the input
     rows it reads (the whole padded input would make one more pass over memory)."""
     spatial, reduction = spatial_and_reduction(sch, block)
+    pair = [reduction.pop()] if reduction and sch.get(reduction[-1]).loop_var.name == PAIR_AXIS else []
     parallel = math.prod(extent(sch, loop) for loop in [*spatial, *reduction]) >= MIN_PARALLEL_MACS
     if _flatten_epilogue(sch, block):
         pixels, sizes = spatial[-2:-1], [tile.cols]
@@ -73,7 +77,10 @@ def conv_layout(sch: Schedule, block: SBlockRV, lanes: int, tile: ConvTile) -> N
         block_tiles, tile_blocks = sch.split(blocks, [None, span // inner])
         outer, unrolled = [block_tiles], [tile_blocks]
     pixel_tiles, tile_pixels = zip(*(sch.split(loop, [None, size]) for loop, size in zip(pixels, sizes)))
-    sch.reorder(n, *outer, *pixel_tiles, *reduction, *tile_pixels, *unrolled, channels)
+    if pair and extent(sch, channels) > BF16_LANES:
+        vectors, channels = sch.split(channels, [None, BF16_LANES])
+        unrolled.append(vectors)
+    sch.reorder(n, *outer, *pixel_tiles, *reduction, *tile_pixels, *unrolled, channels, *pair)
     pad = padding(sch, block)
     if len(reduction) == 2 and pad is not None:
         row_tiles, col_tiles = pixel_tiles
@@ -93,8 +100,11 @@ def conv_layout(sch: Schedule, block: SBlockRV, lanes: int, tile: ConvTile) -> N
         unroll_block(sch, loop, reduction[:3])
     for loop in [*tile_pixels, *unrolled]:
         sch.unroll(loop)
-    sch.vectorize(channels)
+    if not pair:
+        sch.vectorize(channels)
     sch.decompose_reduction(block, reduction[0])
+    if pair:
+        tensorize_pairs(sch, channels, tile_loop)
 
 
 def _flatten_epilogue(sch: Schedule, block: SBlockRV) -> bool:

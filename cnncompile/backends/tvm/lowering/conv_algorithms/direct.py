@@ -28,11 +28,12 @@ from dataclasses import dataclass
 import numpy as np
 from tvm import te, tirx
 
-from cnncompile.backends.tvm.kernel import CONV_STAGE, W_PACK_STAGE, Kernel
+from cnncompile.backends.tvm.kernel import CONV_STAGE, PAD_STAGE, PAIR_AXIS, W_PACK_STAGE, Kernel, shape_of
+from cnncompile.backends.tvm.lowering.common import bf16_bits_value, const
 from cnncompile.backends.tvm.lowering.conv_algorithms.problem import ConvProblem
-from cnncompile.backends.tvm.lowering.layouts import physical_index, physical_shape
-from cnncompile.backends.tvm.plan import Template, WeightForm
-from cnncompile.ir.types import LayoutKind
+from cnncompile.backends.tvm.lowering.layouts import pad_spatial, physical_index, physical_shape
+from cnncompile.backends.tvm.plan import Dot, Template, WeightForm
+from cnncompile.ir.types import DType, LayoutKind
 
 
 @dataclass(frozen=True)
@@ -63,6 +64,13 @@ def _nchwc_pack(w: np.ndarray, p: ConvProblem) -> np.ndarray:
     return np.ascontiguousarray(w.reshape(o // ob, ob, c // ib, ib, kh, kw).transpose(0, 2, 4, 5, 3, 1))
 
 
+def _pairs_pack(w: np.ndarray, p: ConvProblem) -> np.ndarray:
+    """NCHWC_BLOCKS with each output channel's pair of input channels adjacent: one vdpbf16ps operand."""
+    blocks = _nchwc_pack(w, p)
+    *outer, ib, ob = blocks.shape
+    return np.ascontiguousarray(blocks.reshape(*outer, ib // 2, 2, ob).swapaxes(-1, -2))
+
+
 def pack_output_blocks(w: np.ndarray, block: int) -> np.ndarray:
     """(O, C, *k) -> (O/block, C, *k, block): one block of output channels contiguous per weight tap."""
     o, *rest = w.shape
@@ -79,6 +87,11 @@ _PACKINGS: dict[WeightForm, _Packing] = {
                    p.plan.layout.block),
         _nchwc_pack,
         lambda p, i: (i[0] * p.plan.layout.block + i[5], i[1] * _in_block(p) + i[4], i[2], i[3])),
+    WeightForm.NCHWC_PAIRS: _Packing(
+        lambda p: (p.out_shape[1] // p.plan.layout.block, p.group_in // _in_block(p), *p.taps, _in_block(p) // 2,
+                   p.plan.layout.block, 2),
+        _pairs_pack,
+        lambda p, i: (i[0] * p.plan.layout.block + i[5], i[1] * _in_block(p) + i[4] * 2 + i[6], i[2], i[3])),
     WeightForm.NHWC: _Packing(
         lambda p: (*p.taps, p.group_in, p.out_shape[1]),
         lambda w, p: np.ascontiguousarray(w.transpose(2, 3, 1, 0)),
@@ -100,6 +113,9 @@ def _weights(kernel: Kernel, p: ConvProblem) -> te.Tensor:
     if form is WeightForm.AS_GIVEN:
         return p.w
     packing = _PACKINGS[form]
+    if form is WeightForm.NCHWC_PAIRS:  # the bits, as X's (`_padded_bits`)
+        return kernel.repack(1, packing.shape(p), "uint16",
+                             lambda w: packing.pack(w, p).astype(DType.BFLOAT16.numpy).view(np.uint16), "w_packed")
     if p.plan.packed_at_build_time:
         return kernel.repack(1, packing.shape(p), p.dtype, lambda w: packing.pack(w, p), "w_packed")
     return te.compute(packing.shape(p), lambda *i: p.w[packing.source(p, i)], name=W_PACK_STAGE)
@@ -166,7 +182,7 @@ def _stage_shape(p: ConvProblem) -> tuple[int, ...]:
 
 
 def _read_weight(p: ConvProblem, w: te.Tensor, out: _Output, rco: tirx.Expr | int, rci: tirx.Expr | int,
-                 rk: Sequence[tirx.Expr]) -> tirx.Expr:
+                 rk: Sequence[tirx.Expr], block_axes: Sequence[tirx.Expr]) -> tirx.Expr:
     form = p.plan.weights
     if form is WeightForm.AS_GIVEN:
         return w[(out.logical, rco, *rk)]
@@ -174,6 +190,9 @@ def _read_weight(p: ConvProblem, w: te.Tensor, out: _Output, rco: tirx.Expr | in
         return w[(out.channel[0], rco, *rk, out.channel[1])]
     if form is WeightForm.NCHWC_BLOCKS:
         return w[(out.channel[0], rco, *rk, rci, out.channel[1])]
+    if form is WeightForm.NCHWC_PAIRS:
+        pair, half = block_axes
+        return w[(out.channel[0], rco, *rk, pair, out.channel[1], half)]
     if form is WeightForm.NHWC:
         return w[(*rk, rco, out.logical)]
     if form is WeightForm.DEPTHWISE_NCHWC:
@@ -184,14 +203,20 @@ def _read_weight(p: ConvProblem, w: te.Tensor, out: _Output, rco: tirx.Expr | in
 def direct(p: ConvProblem) -> Kernel:
     """The direct conv of the plan's template (DIRECT, DIRECT_BLOCKED or DIRECT_STORED), then the epilogue."""
     kernel = p.kernel()
-    x = p.padded()
+    pairs = p.plan.dot is Dot.BF16_PAIRS
+    x = _padded_bits(p) if pairs else p.padded()
     w = _weights(kernel, p)
     source = p.plan.source
     ib = _in_block(p) if p.plan.template is Template.DIRECT_STORED else 1
     rco = None if _depthwise_shaped(p) else te.reduce_axis((0, p.group_in // ib), name="rco")
-    rci = te.reduce_axis((0, ib), name="rci") if ib > 1 else None
     rk = [te.reduce_axis((0, k), name=f"rk{i}") for i, k in enumerate(p.taps)]
-    axes = [*([rco] if rco is not None else []), *rk, *([rci] if rci is not None else [])]
+    if pairs:  # the block reduced pair by pair, the pair innermost (cpu_bf16_dot.py)
+        block_axes = [te.reduce_axis((0, ib // 2), name="rcp"), te.reduce_axis((0, 2), name=PAIR_AXIS)]
+        rci = block_axes[0] * 2 + block_axes[1]
+    else:
+        block_axes = [te.reduce_axis((0, ib), name="rci")] if ib > 1 else []
+        rci = block_axes[0] if block_axes else None
+    axes = [*([rco] if rco is not None else []), *rk, *block_axes]
     multiplier = p.group_out
 
     def compute(*index):
@@ -209,12 +234,25 @@ def direct(p: ConvProblem) -> Kernel:
             value = x[(out.n, out.channel[0], *position, out.channel[1])]
         else:
             value = x[physical_index(source, (out.n, channel, *position))]
-        weight = _read_weight(p, w, out, 0 if rco is None else rco, 0 if rci is None else rci, rk)
+        weight = _read_weight(p, w, out, 0 if rco is None else rco, 0 if rci is None else rci, rk, block_axes)
+        if pairs:
+            return te.sum(bf16_bits_value(value) * bf16_bits_value(weight), axis=axes)
         return te.sum(p.product(value, weight), axis=axes)
 
     stage = te.compute(_stage_shape(p), compute, name=CONV_STAGE)
     kernel.outputs.append(_finish(p, stage))
     return kernel
+
+
+def _padded_bits(p: ConvProblem) -> te.Tensor:
+    """X's bfloat16 values as their uint16 bits, zero-padded, in a stage of their own: the pairs' operand.
+    TVM's BF16 legalization widens a bfloat16 intermediate (the padded input) to float32, whose pairs
+    are no longer 32 bits; bits it leaves alone. Unpadded, the bits stage is still materialized (named
+    as the padding), as the tensor intrinsic reads its pairs from a buffer."""
+    padded = any(p.window.pads_begin) or any(p.window.pads_end)
+    bits = te.compute(shape_of(p.x), lambda *i: tirx.reinterpret("uint16", p.x[i]),
+                      name="x_bits" if padded else PAD_STAGE)
+    return pad_spatial(bits, p.plan.source, p.window.pads_begin, p.window.pads_end, const(0, "uint16"))
 
 
 def _depthwise_shaped(p: ConvProblem) -> bool:
