@@ -127,7 +127,7 @@ import cnncompile
 from cnncompile.numerics import relative_error
 from cnncompile.tools.inspect import summarize
 from cnncompile.tools.models import random_inputs
-from cnncompile.tools.peers import onnxruntime_session
+from cnncompile.tools.peers import onnxruntime_session, openvino_model
 from cnncompile.tuning.budget import parse_duration
 from cnncompile.tuning.tuner import TuningOptions
 
@@ -253,8 +253,10 @@ def sgemm_peak_gflops(size: int = 2048, repeats: int = 7) -> float:
 
 
 def bench_model(name: str, batch: int, size: int | None, rounds: int, threads: int, tuning: TuningOptions | None,
-                peak: float, spinning: bool, baseline_tree: str | None = None) -> dict[str, float]:
-    """Times the contenders on one model and batch size; returns each contender's median in ms."""
+                peak: float, spinning: bool, baseline_tree: str | None = None,
+                precision: str | None = None) -> dict[str, float]:
+    """Times the contenders on one model and batch size; returns each contender's median in ms. With
+    `precision`, cnncompile in that precision and OpenVINO as it ships and in f32 join them."""
     zoo_model = cnncompile.zoo.model(name)
     height, width = (size, size) if size else zoo_model.input_shape[2:]
     graph = zoo_model.build((batch, 3, height, width))
@@ -279,10 +281,17 @@ def bench_model(name: str, batch: int, size: int | None, rounds: int, threads: i
                 start = time.perf_counter()
                 contenders["cnncompile tuned"] = compile_model(source, target="llvm", pipeline="O3", tuning=tuning)
                 print(f"{name} batch {batch}: tuned compile {time.perf_counter() - start:.1f} s", flush=True)
+            if precision is not None:
+                contenders[f"cnncompile {precision}"] = compile_model(source, target="llvm", pipeline="O3",
+                                                                      precision=precision)
             session = onnxruntime_session(cnncompile.to_onnx(graph), threads, spinning)
             feeds = {v.name: inputs[v.name] for v in graph.inputs}
             runs = {label: (lambda model=model: model.run(inputs)) for label, model in contenders.items()}
             runs["onnxruntime"] = lambda: dict(zip(names, session.run(None, feeds)))
+            if precision is not None:
+                for label, hint in (("OpenVINO shipped", None), ("OpenVINO f32", "f32")):
+                    request = openvino_model(cnncompile.to_onnx(graph), threads, hint).create_infer_request()
+                    runs[label] = lambda request=request: {n: request.infer(feeds)[n] for n in names}
             errors = {label: max(relative_error(run()[n], gold[n]) for n in names) for label, run in runs.items()}
             turns = {label: in_process(run) for label, run in runs.items()}
             if child is not None:
@@ -307,6 +316,10 @@ def bench_model(name: str, batch: int, size: int | None, rounds: int, threads: i
               f"{gflops:6.1f} GFLOP/s = {gflops / peak:4.0%} of sgemm peak  error {errors[label]:.1e}")
     for label in contenders:
         print(f"  {label} / onnxruntime = {median[label] / median['onnxruntime']:.2f}x")
+    if precision is not None:
+        for label in (f"cnncompile {precision}", "cnncompile O3"):
+            print(f"  {label} / OpenVINO shipped = {median[label] / median['OpenVINO shipped']:.2f}x, "
+                  f"/ OpenVINO f32 = {median[label] / median['OpenVINO f32']:.2f}x")
     if "cnncompile tuned" in median:
         print(f"  cnncompile tuned / cnncompile O3 = {median['cnncompile tuned'] / median['cnncompile O3']:.3f}x")
     if child is not None:
@@ -360,6 +373,9 @@ def main() -> None:
     parser.add_argument("--baseline-tree", metavar="PATH",
                         help="also time 'baseline O3': the same model compiled by the cnncompile in PATH (a git "
                         "worktree of an older commit), in a child process; print current / baseline")
+    parser.add_argument("--precision", choices=["fp16", "bf16", "auto"],
+                        help="also time cnncompile in this precision, and OpenVINO as it ships (bf16 on a CPU with "
+                        "AVX512_BF16 or AMX) and in f32")
     args = parser.parse_args()
     if args.tune and not args.tuning_cache:
         parser.error("--tune needs --tuning-cache FILE")
@@ -385,7 +401,7 @@ def main() -> None:
     for name in args.models:
         for batch in args.batch or [1, 8]:
             results[name, batch] = bench_model(name, batch, args.size, args.rounds, args.threads, tuning, peak,
-                                               not args.no_spinning, baseline_tree)
+                                               not args.no_spinning, baseline_tree, args.precision)
     if baseline_tree is not None:
         print_baseline_summary(results, baseline_tree)
 

@@ -22,3 +22,13 @@ def onnxruntime_session(model: onnx.ModelProto, threads: int = 2, spinning: bool
     options.add_session_config_entry("session.intra_op.allow_spinning", "1" if spinning else "0")
     options.log_severity_level = 3
     return ort.InferenceSession(model.SerializeToString(), options, providers=["CPUExecutionProvider"])
+
+
+def openvino_model(model: onnx.ModelProto, threads: int = 2, hint: str | None = None):
+    """An OpenVINO CPU compiled model for `model` (a test extra: imported lazily): at INFERENCE_PRECISION_HINT
+    `hint` (f32, bf16, f16), or with None as OpenVINO ships, which is bf16 on a CPU with AVX512_BF16 or AMX."""
+    import openvino as ov
+
+    core = ov.Core()
+    config = {"INFERENCE_NUM_THREADS": threads, **({"INFERENCE_PRECISION_HINT": hint} if hint else {})}
+    return core.compile_model(core.read_model(model.SerializeToString(), b""), "CPU", config)
