@@ -20,16 +20,19 @@ from pathlib import Path
 from cnncompile.backends.tvm.build import build_module
 from cnncompile.backends.tvm.default import PIPELINE as TVM_DEFAULT, build_default
 from cnncompile.backends.tvm.lowering import check_indexable
-from cnncompile.backends.tvm.module import lower_graph
+from cnncompile.backends.tvm.module import lower_graph, lower_graphs
 from cnncompile.backends.tvm.runtime import Signature
 from cnncompile.backends.tvm.target import (
     TargetSpec, default_target, gpu_memory, gpu_visible, host_cpu, parse_target,
 )
+from cnncompile.buckets import Buckets, Dims, check_batched_outputs
 from cnncompile.compiled import CompiledModel, Provenance, load_compiled
+from cnncompile.errors import ModelError
 from cnncompile.frontends.load import load_model
 from cnncompile.frontends.onnx_export import to_onnx
 from cnncompile.ir.graph import Graph
 from cnncompile.passes import Pipeline, run_pipeline
+from cnncompile.passes.manager import PipelineRun
 from cnncompile.passes.manager import Step
 from cnncompile.passes.precision import Precision, PrecisionOptions, convert_precision
 from cnncompile.resources import MemoryLimit, estimate_memory, host_limit
@@ -104,7 +107,7 @@ def _silent(stage: Stage, done: int, total: int) -> None:
 
 
 def compile(model: Graph | str | os.PathLike, target: str | TargetSpec | None = None, pipeline: str = "O3",
-            input_shapes: Mapping[str, Sequence[int]] | None = None, progress: Progress = _silent,
+            input_shapes: Mapping[str, Dims] | None = None, progress: Progress = _silent,
             tvm_default: bool = False, tuning: TuningOptions | None = None,
             memory_limit: int | str | None = None, precision: Precision | str = Precision.FP32,
             keep_fp32: Sequence[str] = ()) -> CompiledModel:
@@ -130,10 +133,21 @@ def compile(model: Graph | str | os.PathLike, target: str | TargetSpec | None = 
     `precision` (fp32, fp16, bf16, or auto: bf16 on a CPU with bf16 dot products, fp16 on CUDA)
     is what convs and matrix products compute from, accumulating in float32; `keep_fp32` names
     nodes to keep in float32 beside what the policy keeps (cnncompile.passes.precision).
+
+    A list of sizes for an input's dim 0 in `input_shapes` (`{"images": ([1, 4, 16], 3, 64, 64)}`) builds
+    batch buckets (cnncompile.buckets): one artifact that runs any batch up to the largest.
     """
     spec = parse_target(target)
     precision = resolve_precision(precision, spec)
     limit = memory_limit_for(spec, memory_limit)
+    buckets = Buckets.of(input_shapes)
+    if buckets is not None:
+        if isinstance(model, Graph) or tvm_default:
+            raise ModelError("batch buckets (a list of sizes in input_shapes) are built from an ONNX file or "
+                             "zoo model by cnncompile's own pipeline: not from a Graph, whose shapes are fixed, "
+                             "nor on TVM's default path")
+        return _compile_buckets(os.fspath(model), buckets, input_shapes, spec, pipeline, progress, tuning,
+                                limit, precision, keep_fp32)
     progress(Stage.IMPORT, 0, 1)
     graph, source, digest = _source(model, input_shapes)
     progress(Stage.IMPORT, 1, 1)
@@ -148,12 +162,7 @@ def compile(model: Graph | str | os.PathLike, target: str | TargetSpec | None = 
         return CompiledModel(executable, spec, Signature.of(graph), Provenance(source, digest, TVM_DEFAULT), graph,
                              memory=memory)
     progress(Stage.PASSES, 0, 1)
-    steps = target_pipeline(pipeline, spec, None if tuning is None else tuning.cache_path, precision,
-                            keep_fp32).steps()
-    if tuning is not None and tuning.measure:
-        tune_graph(run_pipeline(graph.copy(), target_pipeline(pipeline, spec, precision=precision,
-                                                              keep_fp32=keep_fp32).steps()).graph, spec, tuning)
-    run = run_pipeline(graph, steps)
+    run = _optimized(graph, pipeline, spec, tuning, precision, keep_fp32)
     optimized = run.graph
     progress(Stage.PASSES, 1, 1)
     limit.check(estimate_memory(optimized), doing)
@@ -165,6 +174,47 @@ def compile(model: Graph | str | os.PathLike, target: str | TargetSpec | None = 
     progress(Stage.BUILD, 1, 1)
     return CompiledModel(executable, spec, Signature.of(optimized),
                          Provenance(source, digest, pipeline, precision.value), optimized, lowered.kernels, choices=choices_of(run), memory=memory)
+
+
+def _optimized(graph: Graph, pipeline: str, spec: TargetSpec, tuning: TuningOptions | None,
+               precision: Precision, keep_fp32: Sequence[str]) -> PipelineRun:
+    """The target's pipeline run on `graph` (in place), after measuring what `tuning` asks for."""
+    steps = target_pipeline(pipeline, spec, None if tuning is None else tuning.cache_path, precision,
+                            keep_fp32).steps()
+    if tuning is not None and tuning.measure:
+        tune_graph(run_pipeline(graph.copy(), target_pipeline(pipeline, spec, precision=precision,
+                                                              keep_fp32=keep_fp32).steps()).graph, spec, tuning)
+    return run_pipeline(graph, steps)
+
+
+def _compile_buckets(source: str, buckets: Buckets, input_shapes: Mapping[str, Dims], spec: TargetSpec,
+                     pipeline: str, progress: Progress, tuning: TuningOptions | None, limit: MemoryLimit,
+                     precision: Precision, keep_fp32: Sequence[str]) -> CompiledModel:
+    """One library with a Relax function per batch bucket (cnncompile.buckets), each the graph imported
+    at that batch and optimized on its own; the model reports the largest bucket. A run allocates
+    one bucket's activations at a time over constants they share, so the largest bounds the memory."""
+    runs, digest = {}, ""
+    for done, size in enumerate(buckets.sizes):
+        progress(Stage.IMPORT, done, len(buckets.sizes))
+        graph, _, digest = _source(source, buckets.shapes(input_shapes, size))
+        progress(Stage.PASSES, done, len(buckets.sizes))
+        runs[size] = _optimized(graph, pipeline, spec, tuning, precision, keep_fp32)
+    progress(Stage.PASSES, len(buckets.sizes), len(buckets.sizes))
+    check_batched_outputs(buckets, {size: {v.name: v.type.shape for v in run.graph.outputs}
+                                    for size, run in runs.items()})
+    largest = runs[buckets.largest].graph
+    doing = f"running {source} at batch {buckets.largest}"
+    limit.check(estimate_memory(largest), doing)
+    module, kernels = lower_graphs({buckets.function(size): run.graph for size, run in runs.items()}, spec,
+                                   lambda done, total: progress(Stage.LOWERING, done, total))
+    memory = estimate_memory(largest, {k.node: k.plan.workspace for k in kernels[-1] if k.plan is not None})
+    limit.check(memory, doing)
+    progress(Stage.BUILD, 0, 1)
+    executable = build_module(module, spec)
+    progress(Stage.BUILD, 1, 1)
+    return CompiledModel(executable, spec, Signature.of(largest), Provenance(source, digest, pipeline, precision.value),
+                         largest, kernels[-1], choices=choices_of(runs[buckets.largest]), memory=memory,
+                         buckets=buckets)
 
 
 def load(directory: str | os.PathLike, memory_limit: int | str | None = None) -> CompiledModel:

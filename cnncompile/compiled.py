@@ -24,6 +24,7 @@ from cnncompile.backends.tvm.kernel_specs import KernelSpec, kernel_specs
 from cnncompile.backends.tvm.module import NodeKernel
 from cnncompile.backends.tvm.runtime import Benchmark, Signature, TensorSpec, VMRunner
 from cnncompile.backends.tvm.target import TargetSpec
+from cnncompile.buckets import Buckets, run_bucketed
 from cnncompile.errors import CnnCompileError, ModelError
 from cnncompile.frontends.onnx_export import save_onnx
 from cnncompile.ir.graph import Graph
@@ -58,12 +59,16 @@ class CompiledModel:
     manifest, so that a machine with less memory refuses the artifact before running it. So are
     `kernel_specs` (each distinct kernel's symbol, callers, buffer shapes and cost), what `profile`
     times a loaded artifact by.
+
+    A model built for batch `buckets` (cnncompile.buckets) has one Relax function per bucket; its
+    `signature`, `graph`, `kernels`, `choices` and `kernel_specs` are the largest bucket's, and `run`
+    takes any batch up to it.
     """
 
     def __init__(self, library: tvm.runtime.Module, target: TargetSpec, signature: Signature,
                  provenance: Provenance, graph: Graph | None = None, kernels: list[NodeKernel] | None = None,
                  origin: Path | None = None, choices: Sequence[Any] = (), memory: MemoryEstimate | None = None,
-                 specs: Sequence[KernelSpec] | None = None):
+                 specs: Sequence[KernelSpec] | None = None, buckets: Buckets | None = None):
         self.library = library
         self.target = target
         self.signature = signature
@@ -74,7 +79,9 @@ class CompiledModel:
         self.memory = memory
         self._specs = None if specs is None else list(specs)
         self._origin = origin
+        self.buckets = buckets
         self._runner: VMRunner | None = None
+        self._bucket_runners: dict[int, VMRunner] = {}
         self._runner_lock = threading.Lock()  # threads' first calls at once make one runner, one VM pool
 
     def __repr__(self) -> str:
@@ -105,8 +112,23 @@ class CompiledModel:
             return self._runner
 
     def run(self, inputs: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
-        """The outputs by name for inputs by name; shapes and dtypes must match the signature."""
-        return self.runner(inputs)
+        """The outputs by name for inputs by name; shapes and dtypes must match the signature, but for
+        the batch of a bucketed model, which may be any size up to its largest bucket."""
+        if self.buckets is None:
+            return self.runner(inputs)
+        static = {s.name: s.shape[1:] for s in self.inputs if s.name in self.buckets.inputs}
+        return run_bucketed(self.buckets, static, lambda size, padded: self.bucket_runner(size)(padded), inputs)
+
+    def bucket_runner(self, size: int) -> VMRunner:
+        """The runner of the bucket `size` (its Relax function and signature), made on first use."""
+        if size == self.buckets.largest:
+            return self.runner
+        with self._runner_lock:
+            if size not in self._bucket_runners:
+                self._bucket_runners[size] = VMRunner(self.library, self.target,
+                                                      self.buckets.signature(self.signature, size),
+                                                      self.buckets.function(size))
+            return self._bucket_runners[size]
 
     def run_node(self, name: str, arrays: Sequence[np.ndarray]) -> list[np.ndarray]:
         """One node's kernel alone on the given input arrays: the unit of layer-by-layer validation."""
@@ -151,6 +173,7 @@ class CompiledModel:
                 "outputs": [s.as_dict() for s in self.outputs],
                 "files": {"library": LIBRARY, "graph": GRAPH},
                 **({} if self.memory is None else {"memory": self.memory.as_dict()}),
+                **({} if self.buckets is None else {"buckets": self.buckets.as_dict()}),
                 **({} if self.kernel_specs is None else {"kernels": [k.as_dict() for k in self.kernel_specs]}),
                 "versions": versions(),
             }
@@ -172,6 +195,7 @@ def load_compiled(directory: str | os.PathLike,
                                 manifest.get("precision", "fp32"))
         memory = MemoryEstimate.from_dict(manifest["memory"]) if "memory" in manifest else None
         specs = [KernelSpec.from_dict(k) for k in manifest["kernels"]] if "kernels" in manifest else None
+        buckets = Buckets.from_dict(manifest["buckets"]) if "buckets" in manifest else None
     except (KeyError, TypeError, ValueError) as err:
         raise ModelError(f"artifact '{root}': its manifest lacks or garbles {err}; recompile it") from None
     if memory is not None and limit_for is not None:
@@ -183,4 +207,5 @@ def load_compiled(directory: str | os.PathLike,
     except (RuntimeError, OSError) as err:
         raise ModelError(f"artifact '{root}': cannot load {LIBRARY} ({str(err).strip().splitlines()[-1]}); "
                          f"it was built for {target}, recompile it here") from None
-    return CompiledModel(library, target, signature, provenance, origin=root, memory=memory, specs=specs)
+    return CompiledModel(library, target, signature, provenance, origin=root, memory=memory, specs=specs,
+                         buckets=buckets)

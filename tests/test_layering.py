@@ -33,6 +33,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("frontends", "passes", "backends"),
     ("selection",),
     ("tuning",),
+    ("buckets",),                   # batch buckets: one artifact for several batch sizes
     ("api", "compiled", "stages", "zoo", PACKAGE),
     ("tools", "onnx_backend"),
     ("cli",),

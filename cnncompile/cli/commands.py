@@ -150,9 +150,12 @@ def cmd_compile(args: argparse.Namespace) -> int:
         print(json.dumps({"artifact": str(path), "target": str(model.target), "pipeline": pipeline,
                           "precision": model.provenance.precision,
                           "nodes": len(model.graph.nodes), "kernels": kernels, "seconds": round(seconds, 3),
+                          **({} if model.buckets is None else {"batch_buckets": list(model.buckets.sizes)}),
                           **explained}))
     else:
         built = f"{len(model.graph.nodes)} nodes" + ("" if kernels is None else f", {kernels} distinct kernels")
+        if model.buckets is not None:
+            built += f" at batch {model.buckets.largest} (batch buckets {', '.join(map(str, model.buckets.sizes))})"
         label = pipeline if args.tvm_default else f"-p {pipeline}, {model.provenance.precision}"
         if args.explain:
             print(format_choices(model.choices, model.kernels))

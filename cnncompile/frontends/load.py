@@ -20,6 +20,7 @@ def load_model(spec: str, input_shapes: Mapping[str, Sequence[int]] | None = Non
     `weights` only concerns zoo models: PLACEHOLDER skips drawing random weights when
     only shapes and counts are wanted.
     """
+    _one_size_per_dim(input_shapes or {})
     if not spec.startswith(ZOO_PREFIX):
         return load_onnx(spec, input_shapes)
     model = zoo.model(spec[len(ZOO_PREFIX):])
@@ -30,3 +31,15 @@ def load_model(spec: str, input_shapes: Mapping[str, Sequence[int]] | None = Non
                          f"'{model.input_name}' {'x'.join(map(str, model.input_shape))}; "
                          f"e.g. --input-shape {model.input_name}={'x'.join(map(str, model.input_shape))}")
     return model.build(shapes.get(model.input_name), weights=weights)
+
+
+def _one_size_per_dim(input_shapes: Mapping[str, Sequence[int]]) -> None:
+    """A list of sizes is a set of batch buckets, which only `compile` builds (cnncompile.buckets): a
+    graph has one shape."""
+    for name, dims in input_shapes.items():
+        for index, dim in enumerate(dims):
+            if isinstance(dim, (list, tuple)):
+                largest = "x".join(str(d if isinstance(d, int) else max(d)) for d in dims)
+                raise ModelError(f"input_shapes['{name}'] lists sizes {', '.join(map(str, dim))} for dim {index}: a "
+                                 "list of batch sizes is a set of shape buckets, which only `compile` builds into "
+                                 f"one artifact; give one size per dim here (e.g. --input-shape {name}={largest})")

@@ -13,15 +13,19 @@ import onnx
 from cnncompile.errors import CnnCompileError, ModelError
 from cnncompile.ir.graph import Graph
 
-_SHAPE = re.compile(r"^(?P<name>[^=]+)=(?P<dims>\d+(x\d+)*)$")
+_SIZES = r"\d+(,\d+)*"
+_SHAPE = re.compile(rf"^(?P<name>[^=]+)=(?P<dims>{_SIZES}(x{_SIZES})*)$")
 
 
-def parse_input_shape(text: str) -> tuple[str, tuple[int, ...]]:
-    """'data=1x3x224x224' -> ('data', (1, 3, 224, 224))."""
+def parse_input_shape(text: str) -> tuple[str, tuple[int | tuple[int, ...], ...]]:
+    """'data=1x3x224x224' -> ('data', (1, 3, 224, 224)); a dim may list sizes, the batch buckets of
+    `compile` (cnncompile.buckets): 'data=1,4,16x3x224x224' -> ('data', ((1, 4, 16), 3, 224, 224))."""
     match = _SHAPE.match(text.strip())
     if not match:
-        raise CnnCompileError(f"--input-shape '{text}' is not NAME=DxDx...; e.g. --input-shape data=1x3x224x224")
-    return match["name"], tuple(int(d) for d in match["dims"].split("x"))
+        raise CnnCompileError(f"--input-shape '{text}' is not NAME=DxDx... (a dim may list batch sizes: D,D,D); "
+                              "e.g. --input-shape data=1x3x224x224 or data=1,4,16x3x224x224")
+    dims = [tuple(int(s) for s in d.split(",")) for d in match["dims"].split("x")]
+    return match["name"], tuple(d[0] if len(d) == 1 else d for d in dims)
 
 
 def random_inputs(graph: Graph, seed: int = 0) -> dict[str, np.ndarray]:

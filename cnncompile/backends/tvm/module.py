@@ -12,7 +12,7 @@ is converted at build time. Graph inputs and outputs are logical.
 from __future__ import annotations
 
 import enum
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, fields, is_dataclass
 from typing import Any
 
@@ -123,28 +123,45 @@ def build_primfunc(node: Node, constant: tuple[bool, ...], target: TargetSpec,
 
 def lower_graph(graph: Graph, target: TargetSpec, progress: Callable[[int, int], None] | None = None) -> LoweredGraph:
     """The whole graph as an IRModule whose `main` takes the graph inputs and returns a tuple of its outputs."""
-    check_lowerable(graph)
+    module, (kernels,) = lower_graphs({"main": graph}, target, progress)
+    return LoweredGraph(module, kernels)
+
+
+def lower_graphs(graphs: Mapping[str, Graph], target: TargetSpec,
+                 progress: Callable[[int, int], None] | None = None) -> tuple[tvm.IRModule, list[list[NodeKernel]]]:
+    """One IRModule with a Relax function per graph, named by its key (a shape bucket each), and each
+    function's kernels. A kernel two graphs would build alike (same op, attributes and operand types)
+    is one PrimFunc for both, as within a graph."""
+    for graph in graphs.values():
+        check_lowerable(graph)
     bb = relax.BlockBuilder()
-    params = [relax.Var(v.name, _relax_type(v.type)) for v in graph.inputs]
-    env: dict[Value, relax.Expr] = dict(zip(graph.inputs, params))
     functions: dict[tuple, _Built] = {}
-    kernels: list[NodeKernel] = []
-    with bb.function("main", params):
-        with bb.dataflow():
-            for index, node in enumerate(graph.nodes):
-                constant = tuple(graph.is_constant(v) for v in node.inputs)
-                key = _kernel_key(node, constant)
-                if key not in functions:
-                    functions[key] = _add_kernel(bb, node, constant, target, f"{node.op.name.lower()}_{len(functions)}")
-                built = functions[key]
-                kernels.append(NodeKernel(node.name, built.symbol, built.tables, tuple(v.type for v in node.inputs),
-                                          tuple(v.type for v in node.outputs), built.repacks, built.plan))
-                _emit_call(bb, graph, env, node, built)
-                if progress is not None:
-                    progress(index + 1, len(graph.nodes))
-            result = bb.emit_output(relax.Tuple([_operand(graph, env, v) for v in graph.outputs]))
-        bb.emit_func_output(result)
-    return LoweredGraph(bb.get(), kernels)
+    every: list[list[NodeKernel]] = []
+    total, done = sum(len(g.nodes) for g in graphs.values()), 0
+    for name, graph in graphs.items():
+        kernels: list[NodeKernel] = []
+        params = [relax.Var(v.name, _relax_type(v.type)) for v in graph.inputs]
+        env: dict[Value, relax.Expr] = dict(zip(graph.inputs, params))
+        with bb.function(name, params):
+            with bb.dataflow():
+                for node in graph.nodes:
+                    constant = tuple(graph.is_constant(v) for v in node.inputs)
+                    key = _kernel_key(node, constant)
+                    if key not in functions:
+                        functions[key] = _add_kernel(bb, node, constant, target,
+                                                     f"{node.op.name.lower()}_{len(functions)}")
+                    built = functions[key]
+                    kernels.append(NodeKernel(node.name, built.symbol, built.tables,
+                                              tuple(v.type for v in node.inputs),
+                                              tuple(v.type for v in node.outputs), built.repacks, built.plan))
+                    _emit_call(bb, graph, env, node, built)
+                    done += 1
+                    if progress is not None:
+                        progress(done, total)
+                result = bb.emit_output(relax.Tuple([_operand(graph, env, v) for v in graph.outputs]))
+            bb.emit_func_output(result)
+        every.append(kernels)
+    return bb.get(), every
 
 
 def _add_kernel(bb: relax.BlockBuilder, node: Node, constant: tuple[bool, ...], target: TargetSpec,

@@ -119,12 +119,15 @@ class VMRunner:
     idle VM from a pool and returns it when done; when every VM is busy a new one is made,
     which costs about 2 ms and no weights (a VM shares the executable's constants), so the
     pool grows to the most calls ever in flight at once and no caller waits for another.
+    `function` is the Relax function it calls: `main`, or one shape bucket's (cnncompile.buckets).
     """
 
-    def __init__(self, library: tvm.runtime.Module, target: TargetSpec, signature: Signature):
+    def __init__(self, library: tvm.runtime.Module, target: TargetSpec, signature: Signature,
+                 function: str = "main"):
         self.device = device_for(target)
         self.library = library
         self.signature = signature
+        self.function = function
         self._lock = threading.Lock()
         self.vms_made = 0  # the size the pool has grown to
         self._idle: list[relax.VirtualMachine] = [self._new_vm()]
@@ -152,14 +155,14 @@ class VMRunner:
     def __call__(self, arrays: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
         args = self.to_device(arrays)
         with self._borrowed() as vm:
-            results = vm["main"](*args)
+            results = vm[self.function](*args)
             return {spec.name: result.numpy() for spec, result in zip(self.signature.outputs, results)}
 
     def benchmark(self, arrays: Mapping[str, np.ndarray], warmup: int, repeat: int) -> Benchmark:
         args = self.to_device(arrays)
         times = []
         with self._borrowed() as vm:
-            main = vm["main"]
+            main = vm[self.function]
             for _ in range(warmup):
                 main(*args)
             self.device.sync()
