@@ -114,8 +114,8 @@ def _unbound_message(unbound: list[tuple[str, list[Dim]]]) -> str:
         example = [d if isinstance(d, int) else 1 for d in dims]
         examples.append(f"'{name}': {tuple(example)}")
         flags.append(f"--input-shape {name}={'x'.join(map(str, example))}")
-    return (f"dynamic dims (a name, '?' or -1 in the model) must be bound before compiling: {'; '.join(listed)}; "
-            f"bind every one, e.g. "
+    return (f"dynamic dims (a name, '?' or -1 in the model; a 0 too, unless it is an empty axis) must be bound "
+            f"with --input-shape NAME=AxBxC before compiling: {'; '.join(listed)}; bind every one, e.g. "
             f"input_shapes={{{', '.join(examples)}}} or {' '.join(flags)} (1 stands for each dynamic dim; "
             "put the sizes you will run with)")
 

@@ -106,6 +106,21 @@ def test_a_model_declared_minus_one_compiles_for_the_bound_shape_and_matches_onn
     assert relative_error(compiled.run({"data": x})["y"], want) <= 1e-5
 
 
+def test_an_input_declared_minus_one_and_named_dims_compiles_and_matches_onnxruntime(tmp_path, capsys):
+    """x: [-1, 3, 'h', 'w'], the batch as -1 and the image size by name."""
+    model = conv_model((-1, 3, "h", "w"))
+    model.graph.input[0].name = model.graph.node[0].input[0] = "x"
+    path = tmp_path / "named.onnx"
+    onnx.save(model, path)
+    assert main(["compile", str(path), "--target", "llvm", "-o", str(tmp_path / "out")]) == 2
+    assert "'x' [-1, 3, h, w] (dim 0 '-1', dim 2 'h', dim 3 'w')" in capsys.readouterr().err
+    assert main(["compile", str(path), "--target", "llvm", "--input-shape", "x=1x3x48x192",
+                 "-o", str(tmp_path / "out")]) == 0
+    x = np.random.default_rng(3).standard_normal((1, 3, 48, 192)).astype(np.float32)
+    (want,) = run_ort(model, {"x": x})
+    assert relative_error(cnncompile.load(tmp_path / "out").run({"x": x})["y"], want) <= 1e-5
+
+
 def test_a_zero_dim_may_be_bound_and_otherwise_is_an_empty_axis():
     model = conv_model((0, 3, 8, 8))
     assert cnncompile.load_onnx(model, {"data": (2, 3, 8, 8)}).inputs[0].type.shape == (2, 3, 8, 8)
