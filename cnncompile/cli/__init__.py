@@ -134,6 +134,14 @@ def build_parser() -> argparse.ArgumentParser:
                           help="save the inputs and the compiled outputs, to compare with on another machine")
     validate.add_argument("--load-outputs", metavar="FILE.npz",
                           help="compare with outputs --save-outputs wrote, on the inputs saved with them")
+    validate.add_argument("--blame", action="store_true",
+                          help="when the build fails, name the pass (pipeline bisected) or the conv choice (each "
+                               "reverted to direct/NCHW/default tile/fp32) at fault, by ONNX name; with a reduced "
+                               "--precision, the fewest layers to keep in fp32 to pass, as a --keep-fp32 line")
+    validate.add_argument("--determinism", action="store_true",
+                          help="also check that two compiles give byte-identical artifacts, repeated runs "
+                               "bit-identical outputs, and a batch of identical rows identical output rows (exit 1 "
+                               "when one fails)")
     sources = validate.add_argument_group("inputs (one source; seeded random by default)")
     sources.add_argument("--input", action="append", default=[], metavar="NAME=FILE.npy",
                          help="an input array; repeatable")

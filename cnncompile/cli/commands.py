@@ -202,6 +202,9 @@ def cmd_validate(args: argparse.Namespace) -> int:
 
     if args.tolerance is not None and not args.tolerance > 0:
         raise CnnCompileError(f"--tolerance {args.tolerance:g}: give a positive bound, e.g. --tolerance 1e-6")
+    if (args.blame or args.determinism) and args.load_outputs:
+        raise CnnCompileError("--blame and --determinism rebuild and rerun the model on the inputs it is validated "
+                              "on, which --load-outputs replays from another run: drop one of them")
     options = ValidateOptions(args.target, args.pipeline, args.precision, keep_fp32(args), Peer.parse(args.vs),
                               args.per_layer, args.tolerance, args.memory_limit, args.save_outputs,
                               args.load_outputs)
@@ -212,8 +215,27 @@ def cmd_validate(args: argparse.Namespace) -> int:
     # An ONNX file goes to onnxruntime and OpenVINO as it is; a zoo model as the exporter writes it.
     onnx_model = None if args.model.startswith(ZOO_PREFIX) or args.input_shape else lambda: onnx.load(args.model)
     result = validate(graph, options, sets, onnx_model, args.model)
-    print(json.dumps(result.as_dict()) if args.json else result.report())
-    return 0 if result.passed else 1
+    findings = _findings(args, graph, options, sets, result)
+    found = {name: f.as_dict() for name, f in findings.items()}
+    print(json.dumps({**result.as_dict(), **found}) if args.json
+          else "\n".join([result.report(), *(f.report() for f in findings.values())]))
+    repeats = findings.get("determinism")
+    return 0 if result.passed and (repeats is None or repeats.passed) else 1
+
+
+def _findings(args: argparse.Namespace, graph, options, sets, result) -> dict:
+    """What --blame (why the build fails, if it does) and --determinism (whether it repeats itself) found,
+    by the key --json gives each; the validation's verdict stands, and a determinism check failing fails too."""
+    findings = {}
+    if args.blame:
+        from cnncompile.tools.blame import blame
+
+        findings["blame"] = blame(graph, options, sets, result)
+    if args.determinism:
+        from cnncompile.tools.determinism import determinism
+
+        findings["determinism"] = determinism(graph, options, sets[0])
+    return findings
 
 
 def _input_sets(args: argparse.Namespace, graph):
