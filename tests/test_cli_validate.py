@@ -129,6 +129,7 @@ def test_a_classifier_reports_top1_and_top5_agreement(capsys):
     (["--load-outputs", "{tmp}/missing.npz"], "cannot read it"),
     (["--tolerance", "-1"], "give a positive bound"),
     (["--distribution", "cauchy"], "choose normal"),
+    (["--blame", "--load-outputs", "{tmp}/run.npz"], "--blame and --determinism rebuild"),
 ])
 def test_bad_input_is_one_line_and_exit_2(model, args, message, tmp_path, capsys):
     np.save(tmp_path / "shape.npy", np.zeros((1, 3, 4, 4), np.float32))
@@ -136,3 +137,22 @@ def test_bad_input_is_one_line_and_exit_2(model, args, message, tmp_path, capsys
     fill = {"bad_shape": tmp_path / "shape.npy", "good": tmp_path / "good.npy", "tmp": tmp_path}
     assert main(["validate", model, "--target", "llvm", *[a.format(**fill) for a in args]]) == 2
     assert message in one_line_error(capsys)
+
+
+def test_blame_prints_a_keep_fp32_list_that_makes_a_bf16_build_pass(capsys):
+    """bf16 lenet5 ends near 5e-3 from the float64 reference, float32 near 3e-7: 1e-3 fails the first only."""
+    tight = ["validate", "zoo:lenet5", "--target", "llvm", "--precision", "bf16", "--tolerance", "1e-3"]
+    assert main([*tight, "--blame", "--json"]) == 1
+    found = _json(capsys)["blame"]
+    assert found["first_failing_pass"]["last"] == "convert-precision"
+    keep = found["keep_fp32"]
+    assert keep["passed"] and keep["flag"].startswith("--keep-fp32 ")
+    assert main([*tight, *keep["flag"].split(), "--json"]) == 0
+    report = _json(capsys)
+    assert report["passed"] and report["error"] <= 1e-3
+
+
+def test_determinism_reports_each_check(capsys):
+    assert main(["validate", "zoo:lenet5", "--target", "llvm", "--determinism", "--json"]) == 0
+    checks = _json(capsys)["determinism"]["checks"]
+    assert [c["check"] for c in checks] == ["artifacts", "runs", "batch_rows"] and all(c["passed"] for c in checks)
