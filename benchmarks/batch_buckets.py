@@ -4,8 +4,8 @@ and 16; a batch between buckets pays for the bucket it is padded to.
 A small CNN (three 3x3 convs with ReLU, max pooling, global average pooling, a classifier Gemm)
 on [N, 3, 64, 64] is exported with a dynamic batch, compiled once for LLVM with
 `--input-shape x=1,4,16x3x64x64` and loaded from disk. Each batch's outputs are checked against
-onnxruntime, and `run` (padding and slicing included) is timed in alternating rounds. Batch 3 runs the batch-4 function, so its time should be about
-batch 4's, and batch 9 about batch 16's.
+onnxruntime, and `run` (padding and slicing included) is timed in alternating rounds. Batch 3
+runs the batch-4 function, so its time should be about batch 4's, and batch 9 about batch 16's.
 
 Session 26 (AMD EPYC Zen 5, 2 vCPUs shared with other work: load average 7, so +-20%):
 
@@ -54,7 +54,8 @@ def small_cnn(seed: int = 0) -> onnx.ModelProto:
     weights["fc"] = (rng.standard_normal((10, channels)) / np.sqrt(channels)).astype(np.float32)
     nodes += [helper.make_node("GlobalAveragePool", [x], ["g"]), helper.make_node("Flatten", ["g"], ["f"]),
               helper.make_node("Gemm", ["f", "fc"], ["y"], transB=1)]
-    graph = helper.make_graph(nodes, "small_cnn", [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", 3, 64, 64])],
+    image = helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", 3, 64, 64])
+    graph = helper.make_graph(nodes, "small_cnn", [image],
                               [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["N", 10])],
                               [numpy_helper.from_array(a, n) for n, a in weights.items()])
     return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])

@@ -25,7 +25,8 @@ from cnncompile.tools.signals import describe, exit_status, termination_as_inter
 def _add_model_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("model", help="an ONNX file, or zoo:NAME for a model of the zoo (e.g. zoo:resnet50)")
     parser.add_argument("--input-shape", action="append", default=[], metavar="NAME=DxD...",
-                        help="bind an input's shape (dynamic dims), e.g. data=1x3x224x224; repeatable")
+                        help="bind an input's shape (dynamic dims), e.g. data=1x3x224x224; repeatable; for "
+                             "compile, dim 0 may list batch buckets: data=1,4,16x3x224x224")
 
 
 def _add_memory_arg(parser: argparse.ArgumentParser) -> None:

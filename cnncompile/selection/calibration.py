@@ -91,6 +91,13 @@ GPU_EFFICIENCY_TRANSFORMS = 0.10
 # one input channel per group) gets the plain schedule instead of a register tile.
 UNTILED = 0.45
 
+# A CPU kernel's rate in a 16-bit type against the same float32 kernel's (fp32 time / bf16 time of the
+# NCHW16c direct kernel, the median over benchmarks/bf16_kernels.py's layers; AMD EPYC Zen 5 with
+# AVX512_BF16, 2 vCPUs, shared): a vdpbf16ps kernel (Dot.BF16_PAIRS) does a pair of multiply-adds per
+# lane and instruction; one that widens its operands to float32 before each FMA gains nothing from them.
+PAIR_DOT_SPEEDUP = 1.66
+WIDENED_FMA = 1.0
+
 GPU_EFFICIENCY: dict[ConvAlgorithm, float] = {
     A.DIRECT: 0.15,
     A.GEMM_1X1: 0.50,

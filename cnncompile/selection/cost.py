@@ -20,7 +20,8 @@
 * `efficiency` is the fraction of the machine's peak our kernel for (algorithm, layout)
   reaches on compute-bound layers: a calibration constant, measured (see CALIBRATION in
   calibration.py); a register tile other than the heuristic's best scales it by the
-  loads per FMA it saves or costs.
+  loads per FMA it saves or costs, and a 16-bit kernel by what its element type does to
+  its rate (vdpbf16ps pairs of bf16 multiply-adds, or operands widened before each FMA).
 
 The peak is derived from the target, not measured, so that the same compile picks the
 same kernels on a busy and an idle machine: CPU lanes x 2 FMA pipes x 2 flops x cores x a
@@ -37,11 +38,12 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from cnncompile.algorithms.applicability import ConvAlgorithm, ConvSpec
-from cnncompile.backends.tvm.plan import ConvPlan, Template, spectrum_dims, tiles_of, winograd_tile_count
+from cnncompile.backends.tvm.plan import ConvPlan, Dot, Template, spectrum_dims, tiles_of, winograd_tile_count
 from cnncompile.backends.tvm.tiling import MIN_ACCUMULATORS
 from cnncompile.ir.types import LayoutKind, channel_block
 from cnncompile.selection.calibration import (
-    CPU_EFFICIENCY, CPU_EFFICIENCY_TRANSFORMS, GPU_EFFICIENCY, GPU_EFFICIENCY_TRANSFORMS, UNTILED,
+    CPU_EFFICIENCY, CPU_EFFICIENCY_TRANSFORMS, GPU_EFFICIENCY, GPU_EFFICIENCY_TRANSFORMS, PAIR_DOT_SPEEDUP, UNTILED,
+    WIDENED_FMA,
 )
 from cnncompile.selection.candidates import Candidate
 
@@ -218,7 +220,14 @@ def efficiency(plan: ConvPlan, machine: Machine, target: TargetSpec) -> float:
     base = CPU_EFFICIENCY[algorithm, kind]
     if algorithm is ConvAlgorithm.DIRECT and kind is LayoutKind.NCHW and plan.template is Template.DIRECT:
         base *= UNTILED
-    return base * _tile_factor(plan, target)
+    return base * _tile_factor(plan, target) * _element_factor(plan)
+
+
+def _element_factor(plan: ConvPlan) -> float:
+    """A 16-bit kernel's rate against float32's: vdpbf16ps pairs, or operands widened before each FMA."""
+    if plan.dot is Dot.BF16_PAIRS:
+        return PAIR_DOT_SPEEDUP
+    return WIDENED_FMA if plan.types.input.is_reduced else 1.0
 
 
 def transform_bytes(plan: ConvPlan, machine: Machine) -> float:

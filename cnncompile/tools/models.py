@@ -21,7 +21,8 @@ def parse_input_shape(text: str) -> tuple[str, tuple[int | tuple[int, ...], ...]
     """'data=1x3x224x224' -> ('data', (1, 3, 224, 224)); a dim may list sizes, the batch buckets of
     `compile` (cnncompile.buckets): 'data=1,4,16x3x224x224' -> ('data', ((1, 4, 16), 3, 224, 224))."""
     match = _SHAPE.match(text.strip())
-    if not match:
+    # 'data=1,3,8,8' is a shape written with commas, not a rank-1 input's batch buckets
+    if not match or "x" not in match["dims"] and "," in match["dims"]:
         raise CnnCompileError(f"--input-shape '{text}' is not NAME=DxDx... (a dim may list batch sizes: D,D,D); "
                               "e.g. --input-shape data=1x3x224x224 or data=1,4,16x3x224x224")
     dims = [tuple(int(s) for s in d.split(",")) for d in match["dims"].split("x")]

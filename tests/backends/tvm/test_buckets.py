@@ -13,7 +13,7 @@ import cnncompile
 from cnncompile.backends.tvm.artifact import MANIFEST
 from cnncompile.buckets import Buckets
 from cnncompile.cli import main
-from cnncompile.errors import ModelError
+from cnncompile.errors import CnnCompileError, ModelError
 from cnncompile.numerics import relative_error
 from cnncompile.tools.models import parse_input_shape
 from onnx_harness import he_normal, run_ort
@@ -137,6 +137,8 @@ def test_commands_that_take_one_shape_refuse_a_list(onnx_path, capsys):
 def test_parse_input_shape_reads_lists_of_sizes():
     assert parse_input_shape("images=1,4,16x3x64x64") == ("images", ((1, 4, 16), 3, 64, 64))
     assert parse_input_shape("images=2x3x64x64") == ("images", (2, 3, 64, 64))
+    with pytest.raises(CnnCompileError, match="is not NAME=DxDx"):
+        parse_input_shape("images=1,3,64,64")
 
 
 def test_every_batched_input_lists_the_same_buckets():
