@@ -31,15 +31,36 @@ def test_passes_lists_every_pass_and_preset(capsys):
 
 
 def test_compare_table_json_and_html(tmp_path, capsys):
+    """By default each pipeline is compiled by TVM for this machine and timed there, in fp32."""
     path = model_file(tmp_path)
     assert main(["compare", path, "-p", "O0", "-p", "O3", "--runs", "2"]) == 0
     out = capsys.readouterr().out
-    assert "O0 " in out and "O3 " in out and "latency" in out
+    assert "O0        fp32 " in out and "O3        fp32 " in out and "latency on TVM (llvm" in out
     html = tmp_path / "r.html"
     assert main(["compare", path, "-p", "O1", "--runs", "1", "--json", "--html", str(html)]) == 0
     data = json.loads(capsys.readouterr().out)
     assert [p["pipeline"] for p in data["pipelines"]] == ["O1"] and data["html"] == str(html)
-    assert "<svg" in html.read_text()
+    assert data["backend"].startswith("TVM (llvm") and 'class="chart errors"' in html.read_text()
+
+
+def test_compare_builds_each_pipeline_in_each_precision(tmp_path, capsys):
+    path = model_file(tmp_path)
+    assert main(["compare", path, "-p", "O0", "-p", "O3", "--precision", "fp32,bf16", "--runs", "1", "--json"]) == 0
+    rows = [(p["pipeline"], p["precision"], p["error"]) for p in json.loads(capsys.readouterr().out)["pipelines"]]
+    assert [r[:2] for r in rows] == [("O0", "fp32"), ("O0", "bf16"), ("O3", "fp32"), ("O3", "bf16")]
+    assert all(e <= 1e-5 for _, p, e in rows if p == "fp32") and all(1e-5 < e <= 2e-2 for _, p, e in rows if p == "bf16")
+
+
+def test_compare_times_the_reference_only_when_asked(tmp_path, capsys):
+    path = model_file(tmp_path)
+    assert main(["compare", path, "-p", "O3", "--time-reference", "--precision", "bf16", "--runs", "1", "--json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert data["backend"] == "the reference backend (float32)" and data["pipelines"][0]["precision"] == "bf16"
+    assert main(["compare", path, "--time-reference", "--target", "llvm"]) == 2
+    assert "--time-reference times the NumPy reference" in capsys.readouterr().err
+    assert main(["compare", path, "--precision", "fp32,fp8"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "--precision 'fp8' is not one of fp32, fp16, bf16, auto" in err
 
 
 def test_compare_with_a_toml_pipeline_check_each_pass_and_dump(tmp_path, capsys):
@@ -67,7 +88,7 @@ def test_compare_on_the_tvm_backend(tmp_path, capsys):
     save_onnx(zoo.build("resnet18", input_shape=(1, 3, 32, 32)), path)
     assert main(["compare", str(path), "-p", "O0", "-p", "O3", "--target", "llvm", "--runs", "2", "--json"]) == 0
     report = json.loads(capsys.readouterr().out)
-    assert report["backend"] == "TVM (llvm)"
+    assert report["backend"].startswith("TVM (llvm")  # with the CPU it resolved to
     assert [p["pipeline"] for p in report["pipelines"]] == ["O0", "O3"]
     for pipeline in report["pipelines"]:
         assert pipeline["error"] <= 1e-5 and pipeline["latency_seconds"]["median"] > 0

@@ -158,6 +158,9 @@ def build_parser() -> argparse.ArgumentParser:
     sources.add_argument("--count", type=int, default=1, help="how many random input sets (default 1)")
     sources.add_argument("--seed", type=int, default=0, help="seed for the random inputs")
     validate.add_argument("--json", action="store_true", help="print one JSON object")
+    validate.add_argument("--html", metavar="REPORT.html",
+                          help="also write a self-contained HTML report: the graph before and after (nodes coloured "
+                               "by their error), error and latency per layer, the passes")
     _add_memory_arg(validate)
     validate.set_defaults(handler=cmd_validate)
 
@@ -173,20 +176,27 @@ def build_parser() -> argparse.ArgumentParser:
     passes.set_defaults(handler=cmd_passes)
 
     compare = commands.add_parser(
-        "compare", help="optimize a model with several pipelines and compare them side by side",
-        description="For each pipeline: nodes, fused nodes, parameters, FLOPs, peak activation memory, compile "
-                    "time, latency on the reference backend (median of --runs, with min and max) and error "
-                    "against the float64 reference.")
+        "compare", help="compile a model with several pipelines and precisions and compare the builds side by side",
+        description="For each build (every pipeline in every precision, compiled by TVM): nodes, fused nodes, "
+                    "parameters, FLOPs, peak activation memory, compile time, latency (median of --runs, with "
+                    "min and max) and error against the float64 reference.")
     _add_model_args(compare)
     compare.add_argument("-p", "--pipeline", action="append", dest="pipelines", metavar="O0..O3|FILE.toml",
                          help="a preset or a TOML pipeline file; repeatable (default: O0 O1 O2 O3)")
-    compare.add_argument("--runs", type=int, default=5, help="timed runs per pipeline (default 5)")
+    compare.add_argument("--precision", action="append", dest="precisions", metavar="P[,P...]",
+                         help="what the builds compute convs and matrix products from: fp32, fp16, bf16 or auto, "
+                              "several by commas or repeats, each pipeline built in each (default fp32)")
+    compare.add_argument("--runs", type=int, default=5, help="timed runs per build (default 5)")
     compare.add_argument("--target", metavar="llvm|cuda[:sm_XX]",
-                         help="time each pipeline's graph compiled by TVM for this target (default: the reference)")
+                         help="what TVM compiles each build for (default: cuda if a GPU is visible, else llvm)")
+    compare.add_argument("--time-reference", action="store_true",
+                         help="time each build's graph on the NumPy reference in float32 instead of compiling it")
     compare.add_argument("--seed", type=int, default=0, help="seed for the random inputs")
     compare.add_argument("--json", action="store_true", help="print one JSON object")
     _add_memory_arg(compare)
-    compare.add_argument("--html", metavar="REPORT.html", help="also write a self-contained HTML report")
+    compare.add_argument("--html", metavar="REPORT.html",
+                         help="also write a self-contained HTML report: the graphs before and after (nodes coloured "
+                              "by their error), error and latency per layer of each compiled build, the passes")
     compare.add_argument("--verify", action="store_true", help="run the IR verifier after every pass")
     compare.add_argument("--dump-after", action="append", default=[], metavar="PASS",
                          help="print the IR after this pass to stderr; repeatable")

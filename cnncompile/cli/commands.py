@@ -10,6 +10,7 @@ import os
 import sys
 
 from cnncompile.errors import CnnCompileError
+from cnncompile.passes.precision import Precision
 
 
 def _graph(args: argparse.Namespace, **options):
@@ -216,9 +217,14 @@ def cmd_validate(args: argparse.Namespace) -> int:
     onnx_model = None if args.model.startswith(ZOO_PREFIX) or args.input_shape else lambda: onnx.load(args.model)
     result = validate(graph, options, sets, onnx_model, args.model)
     findings = _findings(args, graph, options, sets, result)
+    if args.html:
+        from cnncompile.tools.report_validate import write_validation_html
+
+        write_validation_html(args.html, args.model, graph, result, options, sets[0] if sets else None)
     found = {name: f.as_dict() for name, f in findings.items()}
-    print(json.dumps({**result.as_dict(), **found}) if args.json
-          else "\n".join([result.report(), *(f.report() for f in findings.values())]))
+    print(json.dumps({**result.as_dict(), **found, **({"html": args.html} if args.html else {})}) if args.json
+          else "\n".join([result.report(), *(f.report() for f in findings.values())])
+          + (f"\nreport written to {args.html}" if args.html else ""))
     repeats = findings.get("determinism")
     return 0 if result.passed and (repeats is None or repeats.passed) else 1
 
@@ -299,11 +305,14 @@ def cmd_compare(args: argparse.Namespace) -> int:
     """Exit status 1 when --check-each-pass finds a pass that moved the float64 outputs beyond tolerance."""
     from cnncompile.ir.types import DType
     from cnncompile.resources import estimate_memory, host_limit
-    from cnncompile.selection.pipelines import for_target, load_pipeline
-    from cnncompile.tools.compare import compare, format_comparison
-    from cnncompile.tools.report import write_html
+    from cnncompile.selection.pipelines import load_pipeline
+    from cnncompile.tools.compare import Backend, BackendKind, compare, format_comparison
+    from cnncompile.tools.report_compare import measure_builds, write_html
 
+    if args.time_reference and args.target:
+        raise CnnCompileError("--time-reference times the NumPy reference, which has no --target: drop one of them")
     pipelines = [load_pipeline(spec) for spec in args.pipelines or ["O0", "O1", "O2", "O3"]]
+    precisions = _precisions(args.precisions or ["fp32"])
     graph = _graph(args)
     host_limit(args.memory_limit).check(estimate_memory(graph, compute=DType.FLOAT64),
                                         f"running {args.model} on the float64 reference")
@@ -311,35 +320,38 @@ def cmd_compare(args: argparse.Namespace) -> int:
     def dump(pipeline: str, pass_name: str, optimized) -> None:
         print(f"// {pipeline}: IR after {pass_name}\n{optimized}", file=sys.stderr)
 
-    backend = {}
-    if args.target:
-        from cnncompile.api import compile as compile_model
-        from cnncompile.backends.tvm.target import parse_target
-
-        # Each pipeline as a compile for the target runs it (O3 with the target's algorithm and
-        # layout passes); each graph then arrives optimized: O0 only lowers and builds it.
-        pipelines = [for_target(p, parse_target(args.target)) for p in pipelines]
-        backend = {"backend": lambda optimized: compile_model(optimized, args.target, "O0",
-                                                              memory_limit=args.memory_limit).run,
-                   "backend_name": f"TVM ({args.target})"}
-    comparison = compare(args.model, graph, pipelines, runs=args.runs, seed=args.seed, verify=args.verify,
-                         dump_after=args.dump_after, dump=dump, check_each_pass=args.check_each_pass, **backend)
+    kind = BackendKind.REFERENCE if args.time_reference else BackendKind.TVM
+    comparison = compare(args.model, graph, pipelines, precisions=precisions, runs=args.runs, seed=args.seed,
+                         verify=args.verify, dump_after=args.dump_after, dump=dump,
+                         check_each_pass=args.check_each_pass, backend=Backend(kind, args.target, args.memory_limit))
     if args.html:
-        write_html(args.html, comparison)
-    diverged = [(r.pipeline, r.run.first_divergence) for r in comparison.results if r.run.first_divergence]
+        write_html(args.html, comparison, measure_builds(comparison))
+    diverged = [(r.label, r.run.first_divergence) for r in comparison.results if r.run.first_divergence]
     if args.json:
         print(json.dumps({**comparison.as_dict(), "html": args.html}))
     else:
         print(format_comparison(comparison))
         if args.explain or args.check_each_pass:
             for result in comparison.results:
-                print(f"\n{result.pipeline}:\n{result.run.report()}")
+                print(f"\n{result.label}:\n{result.run.report()}")
                 if args.explain:
                     for record in result.run.records:
                         print("".join(f"  {record.name}: {rejection}\n" for rejection in record.log.rejections), end="")
         if args.html:
             print(f"report written to {args.html}")
-    for pipeline, record in diverged:
-        print(f"cnncompile: pipeline {pipeline}: pass '{record.name}' moved the float64 outputs by "
+    for label, record in diverged:
+        print(f"cnncompile: pipeline {label}: pass '{record.name}' moved the float64 outputs by "
               f"{record.error:.2e} (tolerance {comparison.results[0].run.tolerance:g})", file=sys.stderr)
     return 1 if diverged else 0
+
+
+def _precisions(given: list[str]) -> list[Precision]:
+    """compare's --precision values, split at commas, each a Precision."""
+    names = [n.strip() for spec in given for n in spec.split(",") if n.strip()]
+    known = [p.value for p in Precision]
+    for name in names:
+        if name not in known:
+            raise CnnCompileError(f"--precision '{name}' is not one of {', '.join(known)}; e.g. --precision fp32,bf16")
+    if not names:
+        raise CnnCompileError("--precision needs a value: one or more of fp32, fp16, bf16, auto, e.g. fp32,bf16")
+    return [Precision(n) for n in names]

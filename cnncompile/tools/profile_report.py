@@ -21,7 +21,7 @@ def latency_svg(p: Profile) -> str:
     label_w, bar_w, row_h = 170, 420, 22
     top = max(ms for _, ms, _ in rows)
     scale = bar_w / top if top > 0 else 0
-    parts = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{label_w + bar_w + 110}" '
+    parts = [f'<svg class="chart latency" xmlns="http://www.w3.org/2000/svg" width="{label_w + bar_w + 110}" '
              f'height="{row_h * len(rows) + 10}" font-family="sans-serif" font-size="12">']
     for i, (label, ms, colour) in enumerate(rows):
         y = 5 + i * row_h

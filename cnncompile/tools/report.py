@@ -1,24 +1,24 @@
-"""The HTML report of `cnncompile compare`: one self-contained file, no scripts, no fetches.
+"""What every cnncompile HTML report and SVG picture is drawn with: the graph picture and the page.
 
-It holds the comparison table, a bar chart of latency per pipeline (median, with a
-whisker from min to max) and a picture of the graph each pipeline leaves beside the
-imported one. Pictures are SVG drawn here: each node sits in the layer of its longest
-path from the inputs, so a chain reads top to bottom and a residual branch beside it;
-fused nodes are labelled with their epilogue and outlined, with the original ops they stand
-for (ops.fused.expand) written under the label. `cnncompile show` and the profile report
-draw with the same functions and the same page style.
+A graph picture is SVG drawn here: each node sits in the layer of its longest path from the
+inputs, so a chain reads top to bottom and a residual branch beside it; fused nodes are labelled
+with their epilogue and outlined, with the original ops they stand for (ops.fused.expand) written
+under the label. Given per-layer results (tools.layers), nodes are filled by how many of its
+error bounds each layer is off instead of by op family. The reports of compare
+(report_compare.py), validate (report_validate.py) and profile (profile_report.py) and
+`cnncompile show` draw with these functions and the same page style.
 """
 
 from __future__ import annotations
 
 import html
-import os
+import math
+from collections.abc import Mapping
 from dataclasses import dataclass
 
-from cnncompile.fileio import write_atomically
 from cnncompile.ir.graph import Graph, Node
 from cnncompile.ops.fused import Activation, ChannelAffine, FusedConv, expand, residual_of
-from cnncompile.tools.compare import Comparison, format_comparison
+from cnncompile.tools.layers import SAFETY
 
 BOX_W, BOX_H, GAP_X, GAP_Y, MARGIN = 150, 20, 16, 14, 10
 FUSED_LINE = 12  # the extra height of a row that holds a fused node: the line of its original ops
@@ -33,6 +33,16 @@ COLOURS = {
     "GlobalAveragePool": "#bcbddc", "Concat": "#fee391", "Add": "#d9d9d9", "Sum": "#d9d9d9", "Mul": "#d9d9d9",
 }
 LIGHT_TEXT = {"FusedConv", "ChannelAffine"}
+
+# Fill by how many bounds off a layer is (LayerCheck.ratio), up to each limit; beyond SAFETY it fails.
+ERROR_SCALE = ((0.1, "#edf8e9"), (1.0, "#a1d99b"), (4.0, "#fdd49e"), (SAFETY, "#fc8d59"), (math.inf, "#d7301f"))
+FAILED = ERROR_SCALE[-1][1]
+UNCHECKED = "#f0f0f0"  # a node no layer check covers (no float output, or nothing it stands for)
+
+
+def error_colour(ratio: float) -> str:
+    """The fill of a layer `ratio` bounds off; NaN (a non-finite output) fails like the largest."""
+    return next((colour for limit, colour in ERROR_SCALE if ratio <= limit), FAILED)
 
 
 def node_label(node: Node) -> str:
@@ -73,8 +83,10 @@ def _layout(graph: Graph, box_h: int) -> dict[Node, _Box]:
     return boxes
 
 
-def graph_svg(graph: Graph) -> str:
-    """The graph as one SVG element; each node's <title> holds its name and output shape (hover to read)."""
+def graph_svg(graph: Graph, errors: Mapping[str, float] | None = None) -> str:
+    """The graph as one SVG element; each node's <title> holds its name and output shape (hover to read).
+
+    With `errors` (node name -> how many bounds off it is), nodes are filled by that (`error_colour`)."""
     box_h = BOX_H + (FUSED_LINE if any(n.op in FUSED_OPS for n in graph.nodes) else 0)
     boxes = _layout(graph, box_h)
     producer = {out: node for node in graph.nodes for out in node.outputs}
@@ -91,13 +103,21 @@ def graph_svg(graph: Graph) -> str:
                 parts.append(f'<line x1="{start.x + BOX_W / 2:.0f}" y1="{start.y + box_h:.0f}" '
                              f'x2="{box.x + BOX_W / 2:.0f}" y2="{box.y:.0f}" stroke="#888"/>')
     for node, box in boxes.items():
-        colour = COLOURS.get(node.op.name, "#f0f0f0")
+        if errors is None:
+            colour = COLOURS.get(node.op.name, "#f0f0f0")
+            text = "#fff" if node.op.name in LIGHT_TEXT else "#000"
+            judged = ""
+        else:
+            ratio = errors.get(node.name)
+            colour = UNCHECKED if ratio is None else error_colour(ratio)
+            text = "#fff" if colour == FAILED else "#000"
+            judged = "" if ratio is None else f"; error {ratio:.2g}x its bound"
         stroke = ' stroke="#000" stroke-width="2"' if any(o in outputs for o in node.outputs) else ' stroke="#666"'
-        text = "#fff" if node.op.name in LIGHT_TEXT else "#000"
         shape = "x".join(map(str, node.outputs[0].type.shape))
         originals = original_ops(node)
         stands_for = f" = {' + '.join(originals)}" if originals else ""
-        parts.append(f'<g><title>{html.escape(node.name)}: {html.escape(shape)}{html.escape(stands_for)}</title>')
+        parts.append(f'<g><title>{html.escape(node.name)}: {html.escape(shape)}{html.escape(stands_for + judged)}'
+                     '</title>')
         if originals:  # the fused region: a dashed outline around the node, its original ops inside
             parts.append(f'<rect class="fused" x="{box.x - 3:.0f}" y="{box.y - 3:.0f}" width="{BOX_W + 6}" '
                          f'height="{box_h + 6}" rx="6" fill="none" stroke="#e6550d" stroke-dasharray="4 2"/>')
@@ -109,28 +129,6 @@ def graph_svg(graph: Graph) -> str:
             parts.append(f'<text x="{box.x + BOX_W / 2:.0f}" y="{box.y + 14 + FUSED_LINE:.0f}" text-anchor="middle" '
                          f'font-size="9" fill="{text}">{html.escape(" + ".join(originals))}</text>')
         parts.append("</g>")
-    parts.append("</svg>")
-    return "".join(parts)
-
-
-def latency_svg(comparison: Comparison) -> str:
-    """Horizontal bars of median latency per pipeline, with a min-max whisker."""
-    timed = [r for r in comparison.results if r.latency is not None]
-    if not timed:
-        return "<p>No latency was measured (--runs 0).</p>"
-    label_w, bar_w, row_h = 120, 420, 26
-    top = max(r.latency.high for r in timed)
-    scale = bar_w / top if top > 0 else 0
-    parts = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{label_w + bar_w + 130}" '
-             f'height="{row_h * len(timed) + 10}" font-family="sans-serif" font-size="12">']
-    for i, r in enumerate(timed):
-        y, lat = 5 + i * row_h, r.latency
-        parts.append(f'<text x="{label_w - 6}" y="{y + 15}" text-anchor="end">{html.escape(r.pipeline)}</text>'
-                     f'<rect x="{label_w}" y="{y + 3}" width="{lat.median * scale:.1f}" height="{row_h - 8}" '
-                     f'fill="#3182bd"/>'
-                     f'<line x1="{label_w + lat.low * scale:.1f}" y1="{y + row_h / 2:.1f}" '
-                     f'x2="{label_w + lat.high * scale:.1f}" y2="{y + row_h / 2:.1f}" stroke="#000"/>'
-                     f'<text x="{label_w + lat.high * scale + 6:.1f}" y="{y + 15}">{lat.median * 1e3:.1f} ms</text>')
     parts.append("</svg>")
     return "".join(parts)
 
@@ -155,21 +153,3 @@ def page(title: str, body: str) -> str:
 {body}
 </body></html>
 """
-
-
-def render_html(comparison: Comparison) -> str:
-    title = f"cnncompile compare: {comparison.model}"
-    pictures = [("imported", comparison.graph)] + [(r.pipeline, r.graph) for r in comparison.results]
-    columns = "".join(f'<div class="graph"><h3>{html.escape(name)} ({len(g.nodes)} nodes)</h3>{graph_svg(g)}</div>'
-                      for name, g in pictures)
-    return page(title, f"""<h2>Pipelines</h2>
-<pre>{html.escape(format_comparison(comparison))}</pre>
-<h2>Latency on {html.escape(comparison.backend)}</h2>
-{latency_svg(comparison)}
-<h2>Graphs before and after</h2>
-<div class="graphs">{columns}</div>""")
-
-
-def write_html(path: str | os.PathLike, comparison: Comparison) -> None:
-    text = render_html(comparison).encode()
-    write_atomically(path, lambda handle: handle.write(text))

@@ -67,6 +67,7 @@ class Validation:
     tolerance_given: bool = False
     agreement: Agreement | None = None
     layers: list[LayerCheck] = field(default_factory=list)
+    model: CompiledModel | None = field(default=None, repr=False, compare=False)  # what was judged (--html)
 
     @property
     def first_divergence(self) -> LayerCheck | None:
@@ -168,7 +169,7 @@ def judge_runs(compiled: CompiledModel, graph: Graph, sets: Sequence[InputSet],
     error = max((e for e, _ in outputs.values()), default=0.0)
     result = Validation(error <= bound, error, bound, str(compiled.target), compiled.provenance.pipeline,
                         compiled.provenance.precision, vs, len(sets), outputs, given_tolerance is not None,
-                        agreement(ours, theirs))
+                        agreement(ours, theirs), model=compiled)
     if per_layer or not (result.passed or result.tolerance_given):
         result.layers = list(compare_layers(graph, compiled.graph, compiled.run_node, sets[0]))
         layers_pass = result.first_divergence is None

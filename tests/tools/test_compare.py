@@ -1,4 +1,4 @@
-"""`compare`: the per-pipeline numbers, the table, JSON, and the self-contained HTML report."""
+"""`compare`: the per-build numbers, the table, JSON, and the self-contained HTML report."""
 
 import json
 
@@ -10,9 +10,15 @@ from cnncompile.ops.elementwise import Add, Relu
 from cnncompile.ops.pool import GlobalAveragePool
 from cnncompile.ops.tensor import Reshape
 from cnncompile.ops.linalg import Gemm
+from cnncompile.backends.tvm.target import host_cpu
+from cnncompile.compiled import CompiledModel
 from cnncompile.passes import preset
-from cnncompile.tools.compare import compare, format_comparison, graph_stats
-from cnncompile.tools.report import graph_svg, node_label, render_html, write_html
+from cnncompile.passes.precision import Precision
+from cnncompile.selection.pipelines import resolve_precision
+from cnncompile.tools.compare import Backend, BackendKind, compare, format_comparison, graph_stats
+from cnncompile.tools.report import ERROR_SCALE, graph_svg, node_label
+from cnncompile.tools.report_compare import measure_builds, render_html, write_html
+from html_harness import Elements
 from pass_harness import Net
 
 
@@ -25,9 +31,20 @@ def small_cnn():
     return net.done(net.node(Gemm, flat, net.he((8, 5), 8)))
 
 
+REFERENCE = Backend(BackendKind.REFERENCE)
+
+
 @pytest.fixture(scope="module")
 def comparison():
-    return compare("small", small_cnn(), [preset("O0"), preset("O1"), preset("O3")], runs=3, seed=0)
+    """Timed on the reference, as `--time-reference` asks: the graphs' numbers without building them."""
+    return compare("small", small_cnn(), [preset("O0"), preset("O1"), preset("O3")], runs=3, seed=0,
+                   backend=REFERENCE)
+
+
+@pytest.fixture(scope="module")
+def compiled():
+    """The default: each pipeline compiled by TVM for this CPU, here O3 in two precisions."""
+    return compare("small", small_cnn(), [preset("O3")], precisions=("fp32", "bf16"), runs=3, seed=0)
 
 
 def test_each_pipeline_is_measured(comparison):
@@ -44,6 +61,29 @@ def test_each_pipeline_is_measured(comparison):
 def test_stats_of_a_graph(comparison):
     stats = graph_stats(comparison.graph)
     assert stats["nodes"] == 10 and stats["fused"] == 0 and stats["peak_bytes"] > 0
+
+
+def test_builds_are_compiled_by_default_in_each_precision(compiled):
+    fp32, bf16 = compiled.results
+    assert compiled.backend.startswith("TVM (llvm")
+    assert [(r.pipeline, r.precision) for r in compiled.results] == [("O3", Precision.FP32), ("O3", Precision.BF16)]
+    assert all(isinstance(r.model, CompiledModel) for r in compiled.results)
+    assert fp32.error <= 1e-5 and fp32.error < bf16.error <= 2e-2  # bf16's 8-bit mantissa, float32 accumulation
+    assert bf16.nodes > fp32.nodes and any(n.op.name == "Cast" for n in bf16.graph.nodes)
+    assert all(len(r.times) == 3 and 0 < r.latency.low <= r.latency.median <= r.latency.high
+               for r in compiled.results)
+    table = format_comparison(compiled)
+    rows = table.splitlines()[3:]
+    assert "TVM (llvm" in table and [row.split()[:2] for row in rows] == [["O3", "fp32"], ["O3", "bf16"]]
+    assert [p["precision"] for p in compiled.as_dict()["pipelines"]] == ["fp32", "bf16"]
+
+
+def test_a_precision_listed_twice_is_built_once():
+    """`auto` resolves for the backend's target (the reference: this CPU) before repeats are dropped."""
+    auto = resolve_precision("auto", host_cpu())
+    twice = compare("small", small_cnn(), [preset("O1")], precisions=("fp32", auto.value, "auto"), runs=0,
+                    backend=REFERENCE)
+    assert [r.precision for r in twice.results] == list(dict.fromkeys([Precision.FP32, auto]))
 
 
 def test_table_and_json(comparison):
@@ -80,3 +120,23 @@ def test_check_each_pass_through_compare():
     assert result.latency is None and result.run.first_divergence is None
     assert max(r.error for r in result.run.records) <= 1e-12
     assert np.isfinite(result.error)
+
+
+def test_html_report_of_compiled_builds(compiled, tmp_path):
+    """Two graphs after (one per precision) beside the one before, filled by their layers' errors; per
+    build an error chart, a latency-per-kernel chart and the passes table."""
+    details = measure_builds(compiled)
+    assert [d.label for d in details] == [f"O3 on {compiled.backend}", f"O3 bf16 on {compiled.backend}"]
+    assert all(d.layers and all(c.passed for c in d.layers) and d.profile.kernels for d in details)
+    path = tmp_path / "report.html"
+    write_html(path, compiled, details)
+    text = path.read_text()
+    page = Elements(text)
+    assert page.count("svg", inside="div.graph") == 3
+    assert page.count("svg", "chart errors") == 2 and page.count("svg", "chart latency") == 3  # per build, all
+    assert page.count("table", "passes") == 2 and page.count("tr", inside="table.passes") > 2
+    assert page.count("rect", "fused") == 2 * 2  # O3 fuses both convs, in each precision
+    fills = {a.get("fill") for t, a, around in page.tags if t == "rect" and "div.graph" in around}
+    assert fills & {colour for _, colour in ERROR_SCALE}  # the builds' nodes filled by error
+    assert "fold-batchnorm" in text and "<script" not in text
+    assert "http://" not in text.replace("http://www.w3.org/2000/svg", "")
