@@ -48,16 +48,23 @@ _RULES: dict[KernelKind | Template, tuple] = {
 
 
 def schedule_cuda(func: tirx.PrimFunc, kind: KernelKind | Template, target: tvm.target.Target) -> tirx.PrimFunc:
-    """The first of the template's rules that applies; a kernel none of them schedules is an error."""
+    """The first of the template's rules that applies; a kernel none of them schedules is an error. Some
+    dlight rules raise on a kernel they do not fit instead of declining (GEMV unpacks the loops it expects
+    from an integer product with zero points; GeneralReduction leaves a grouped integer conv with a
+    reduction cross-thread lowering refuses): that too is a rule that does not apply."""
     rules = _RULES.get(kind, ())
     with target:
         for rule in rules:
-            scheduled = rule.apply(func, target, False)
-            if scheduled is not None:
+            try:
+                scheduled = rule.apply(func, target, False)
+                if scheduled is None:
+                    continue
                 result = scheduled.mod["main"].with_attr("tirx.is_scheduled", True)
                 result = result.with_attr(RULE_ATTR, type(rule).__name__)
                 check_gpu_kernel(result, target)
-                return result
+            except (ValueError, tvm.error.InternalError):
+                continue
+            return result
     tried = ", ".join(type(r).__name__ for r in rules) or "none exist for it"
     raise CnnCompileError(f"no CUDA schedule applies to this {kind.value} kernel (rules tried: {tried})")
 
