@@ -29,6 +29,7 @@ from cnncompile.backends.tvm.plan import BF16_LANES as LANES
 
 PAIR = 2
 INTRINSIC = "cnn_bf16_dot_16x2"
+INTRINSIC_FROM_BF16 = "cnn_bf16_dot_16x2_from_bf16"
 IMPORT_PRAGMA = "pragma_import_llvm"
 _FUNCTION = "cnn_dpbf16ps"
 
@@ -73,11 +74,43 @@ def _implementation(a: T.Buffer((PAIR,), "uint16", offset_factor=1),
             T.reinterpret(b.vload([0, 0], "uint16x32"), dtype="int32x16"))
 
 
+@T.prim_func(s_tir=True)
+def _description_from_bf16(a: T.Buffer((PAIR,), "bfloat16", offset_factor=1),
+                           b: T.Buffer((LANES, PAIR), "uint16", offset_factor=1),
+                           c: T.Buffer((LANES,), "float32", offset_factor=1)) -> None:
+    with T.sblock("root"):
+        T.reads(c[0:LANES], a[0:PAIR], b[0:LANES, 0:PAIR])
+        T.writes(c[0:LANES])
+        for i in T.serial(0, LANES):
+            for k in T.serial(0, PAIR):
+                with T.sblock("update"):
+                    vi, vk = T.axis.remap("SR", [i, k])
+                    c[vi] = c[vi] + T.reinterpret("float32", T.shift_left(
+                        T.Cast("uint32", T.reinterpret("uint16", a[vk])), T.uint32(16))) \
+                        * T.reinterpret("float32", T.shift_left(T.Cast("uint32", b[vi, vk]), T.uint32(16)))
+
+
+@T.prim_func(s_tir=True)
+def _implementation_from_bf16(a: T.Buffer((PAIR,), "bfloat16", offset_factor=1),
+                              b: T.Buffer((LANES, PAIR), "uint16", offset_factor=1),
+                              c: T.Buffer((LANES,), "float32", offset_factor=1)) -> None:
+    with T.sblock("root"):
+        T.reads(c[0:LANES], a[0:PAIR], b[0:LANES, 0:PAIR])
+        T.writes(c[0:LANES])
+        pair = T.reinterpret(a.vload([0], "bfloat16x2"), dtype="int32")
+        c[T.ramp(T.int32(0), 1, LANES)] = T.call_pure_extern(
+            "float32x16", _FUNCTION, c.vload([0], "float32x16"), T.broadcast(pair, LANES),
+            T.reinterpret(b.vload([0, 0], "uint16x32"), dtype="int32x16"))
+
+
 TensorIntrin.register(INTRINSIC, _description, _implementation, override=True)
+TensorIntrin.register(INTRINSIC_FROM_BF16, _description_from_bf16, _implementation_from_bf16, override=True)
 
 
-def tensorize_pairs(sch: Schedule, lanes: LoopRV, imports_at: LoopRV) -> None:
+def tensorize_pairs(sch: Schedule, lanes: LoopRV, imports_at: LoopRV, from_bf16: bool) -> None:
     """Run the (16 output channels x 2 input channels) loops under `lanes` as one `vdpbf16ps`, the kernel
-    importing its definition at `imports_at` (a loop that encloses every use)."""
-    sch.tensorize(lanes, INTRINSIC)
+    importing its definition at `imports_at` (a loop that encloses every use); `from_bf16` when the pairs
+    are read from the kernel's bfloat16 input itself (a kernel parameter, which the legalization leaves
+    in bfloat16), not from a padded copy of its bits."""
+    sch.tensorize(lanes, INTRINSIC_FROM_BF16 if from_bf16 else INTRINSIC)
     sch.annotate(imports_at, IMPORT_PRAGMA, LLVM_IR)

@@ -104,7 +104,8 @@ def conv_layout(sch: Schedule, block: SBlockRV, lanes: int, tile: ConvTile) -> N
         sch.vectorize(channels)
     sch.decompose_reduction(block, reduction[0])
     if pair:
-        tensorize_pairs(sch, channels, tile_loop)
+        from_bf16 = any(str(region.source.dtype) == "bfloat16" for region in sch.get(block).reads)
+        tensorize_pairs(sch, channels, tile_loop, from_bf16)
 
 
 def _flatten_epilogue(sch: Schedule, block: SBlockRV) -> bool:

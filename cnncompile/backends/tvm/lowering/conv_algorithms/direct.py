@@ -28,8 +28,8 @@ from dataclasses import dataclass
 import numpy as np
 from tvm import te, tirx
 
-from cnncompile.backends.tvm.kernel import CONV_STAGE, PAD_STAGE, PAIR_AXIS, W_PACK_STAGE, Kernel, shape_of
-from cnncompile.backends.tvm.lowering.common import bf16_bits_value, const
+from cnncompile.backends.tvm.kernel import CONV_STAGE, PAIR_AXIS, W_PACK_STAGE, Kernel, shape_of
+from cnncompile.backends.tvm.lowering.common import bf16_bits_value, const, dtype_of
 from cnncompile.backends.tvm.lowering.conv_algorithms.problem import ConvProblem
 from cnncompile.backends.tvm.lowering.layouts import pad_spatial, physical_index, physical_shape
 from cnncompile.backends.tvm.plan import Dot, Template, WeightForm
@@ -236,7 +236,7 @@ def direct(p: ConvProblem) -> Kernel:
             value = x[physical_index(source, (out.n, channel, *position))]
         weight = _read_weight(p, w, out, 0 if rco is None else rco, 0 if rci is None else rci, rk, block_axes)
         if pairs:
-            return te.sum(bf16_bits_value(value) * bf16_bits_value(weight), axis=axes)
+            return te.sum(bf16_bits_value(_bits(value)) * bf16_bits_value(weight), axis=axes)
         return te.sum(p.product(value, weight), axis=axes)
 
     stage = te.compute(_stage_shape(p), compute, name=CONV_STAGE)
@@ -245,14 +245,18 @@ def direct(p: ConvProblem) -> Kernel:
 
 
 def _padded_bits(p: ConvProblem) -> te.Tensor:
-    """X's bfloat16 values as their uint16 bits, zero-padded, in a stage of their own: the pairs' operand.
-    TVM's BF16 legalization widens a bfloat16 intermediate (the padded input) to float32, whose pairs
-    are no longer 32 bits; bits it leaves alone. Unpadded, the bits stage is still materialized (named
-    as the padding), as the tensor intrinsic reads its pairs from a buffer."""
-    padded = any(p.window.pads_begin) or any(p.window.pads_end)
-    bits = te.compute(shape_of(p.x), lambda *i: tirx.reinterpret("uint16", p.x[i]),
-                      name="x_bits" if padded else PAD_STAGE)
+    """X's bfloat16 values as their uint16 bits, zero-padded: the pairs' operand. TVM's BF16 legalization
+    widens a bfloat16 intermediate (the padded input) to float32, whose pairs are no longer 32 bits; bits
+    it leaves alone. Unpadded, X itself (a parameter, which stays bfloat16), read as bits in the product."""
+    if not any(p.window.pads_begin) and not any(p.window.pads_end):
+        return p.x
+    bits = te.compute(shape_of(p.x), lambda *i: tirx.reinterpret("uint16", p.x[i]), name="x_bits")
     return pad_spatial(bits, p.plan.source, p.window.pads_begin, p.window.pads_end, const(0, "uint16"))
+
+
+def _bits(value: tirx.Expr) -> tirx.Expr:
+    """A pair operand's uint16 bits: the padded copy's as they are, the bfloat16 input's reinterpreted."""
+    return value if dtype_of(value) == "uint16" else tirx.reinterpret("uint16", value)
 
 
 def _depthwise_shaped(p: ConvProblem) -> bool:
