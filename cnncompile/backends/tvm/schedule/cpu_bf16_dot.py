@@ -25,6 +25,7 @@ from tvm.s_tir import Schedule, TensorIntrin
 from tvm.s_tir.schedule import LoopRV
 from tvm.script import tirx as T
 
+from cnncompile.backends.tvm.lowering.common import bf16_bits_value
 from cnncompile.backends.tvm.plan import BF16_LANES as LANES
 
 PAIR = 2
@@ -46,65 +47,42 @@ define linkonce_odr <16 x float> @{_FUNCTION}(<16 x float> %acc, <16 x i32> %a, 
 """
 
 
-@T.prim_func(s_tir=True)
-def _description(a: T.Buffer((PAIR,), "uint16", offset_factor=1),
-                 b: T.Buffer((LANES, PAIR), "uint16", offset_factor=1),
-                 c: T.Buffer((LANES,), "float32", offset_factor=1)) -> None:
-    with T.sblock("root"):
-        T.reads(c[0:LANES], a[0:PAIR], b[0:LANES, 0:PAIR])
-        T.writes(c[0:LANES])
-        for i in T.serial(0, LANES):
-            for k in T.serial(0, PAIR):
-                with T.sblock("update"):
-                    vi, vk = T.axis.remap("SR", [i, k])
-                    c[vi] = c[vi] + T.reinterpret("float32", T.shift_left(T.Cast("uint32", a[vk]), T.uint32(16))) \
-                        * T.reinterpret("float32", T.shift_left(T.Cast("uint32", b[vi, vk]), T.uint32(16)))
+def _register(name: str, pairs_dtype: str) -> None:
+    """The intrinsic whose pair operand is a buffer of `pairs_dtype` (uint16 bits, or the bfloat16 values). Its
+    description multiplies as the conv's stage does (the same bf16_bits_value), so that tensorize finds it."""
+    to_bits = (lambda value: value) if pairs_dtype == "uint16" else (lambda value: T.reinterpret("uint16", value))
+    pair_vector = f"{pairs_dtype}x{PAIR}"
 
-
-@T.prim_func(s_tir=True)
-def _implementation(a: T.Buffer((PAIR,), "uint16", offset_factor=1),
+    @T.prim_func(s_tir=True)
+    def description(a: T.Buffer((PAIR,), pairs_dtype, offset_factor=1),
                     b: T.Buffer((LANES, PAIR), "uint16", offset_factor=1),
                     c: T.Buffer((LANES,), "float32", offset_factor=1)) -> None:
-    with T.sblock("root"):
-        T.reads(c[0:LANES], a[0:PAIR], b[0:LANES, 0:PAIR])
-        T.writes(c[0:LANES])
-        pair = T.reinterpret(a.vload([0], "uint16x2"), dtype="int32")
-        c[T.ramp(T.int32(0), 1, LANES)] = T.call_pure_extern(
-            "float32x16", _FUNCTION, c.vload([0], "float32x16"), T.broadcast(pair, LANES),
-            T.reinterpret(b.vload([0, 0], "uint16x32"), dtype="int32x16"))
+        with T.sblock("root"):
+            T.reads(c[0:LANES], a[0:PAIR], b[0:LANES, 0:PAIR])
+            T.writes(c[0:LANES])
+            for i in T.serial(0, LANES):
+                for k in T.serial(0, PAIR):
+                    with T.sblock("update"):
+                        vi, vk = T.axis.remap("SR", [i, k])
+                        c[vi] = c[vi] + bf16_bits_value(to_bits(a[vk])) * bf16_bits_value(b[vi, vk])
+
+    @T.prim_func(s_tir=True)
+    def implementation(a: T.Buffer((PAIR,), pairs_dtype, offset_factor=1),
+                       b: T.Buffer((LANES, PAIR), "uint16", offset_factor=1),
+                       c: T.Buffer((LANES,), "float32", offset_factor=1)) -> None:
+        with T.sblock("root"):
+            T.reads(c[0:LANES], a[0:PAIR], b[0:LANES, 0:PAIR])
+            T.writes(c[0:LANES])
+            pair = T.reinterpret(a.vload([0], pair_vector), dtype="int32")
+            c[T.ramp(T.int32(0), 1, LANES)] = T.call_pure_extern(
+                "float32x16", _FUNCTION, c.vload([0], "float32x16"), T.broadcast(pair, LANES),
+                T.reinterpret(b.vload([0, 0], "uint16x32"), dtype="int32x16"))
+
+    TensorIntrin.register(name, description, implementation, override=True)
 
 
-@T.prim_func(s_tir=True)
-def _description_from_bf16(a: T.Buffer((PAIR,), "bfloat16", offset_factor=1),
-                           b: T.Buffer((LANES, PAIR), "uint16", offset_factor=1),
-                           c: T.Buffer((LANES,), "float32", offset_factor=1)) -> None:
-    with T.sblock("root"):
-        T.reads(c[0:LANES], a[0:PAIR], b[0:LANES, 0:PAIR])
-        T.writes(c[0:LANES])
-        for i in T.serial(0, LANES):
-            for k in T.serial(0, PAIR):
-                with T.sblock("update"):
-                    vi, vk = T.axis.remap("SR", [i, k])
-                    c[vi] = c[vi] + T.reinterpret("float32", T.shift_left(
-                        T.Cast("uint32", T.reinterpret("uint16", a[vk])), T.uint32(16))) \
-                        * T.reinterpret("float32", T.shift_left(T.Cast("uint32", b[vi, vk]), T.uint32(16)))
-
-
-@T.prim_func(s_tir=True)
-def _implementation_from_bf16(a: T.Buffer((PAIR,), "bfloat16", offset_factor=1),
-                              b: T.Buffer((LANES, PAIR), "uint16", offset_factor=1),
-                              c: T.Buffer((LANES,), "float32", offset_factor=1)) -> None:
-    with T.sblock("root"):
-        T.reads(c[0:LANES], a[0:PAIR], b[0:LANES, 0:PAIR])
-        T.writes(c[0:LANES])
-        pair = T.reinterpret(a.vload([0], "bfloat16x2"), dtype="int32")
-        c[T.ramp(T.int32(0), 1, LANES)] = T.call_pure_extern(
-            "float32x16", _FUNCTION, c.vload([0], "float32x16"), T.broadcast(pair, LANES),
-            T.reinterpret(b.vload([0, 0], "uint16x32"), dtype="int32x16"))
-
-
-TensorIntrin.register(INTRINSIC, _description, _implementation, override=True)
-TensorIntrin.register(INTRINSIC_FROM_BF16, _description_from_bf16, _implementation_from_bf16, override=True)
+_register(INTRINSIC, "uint16")
+_register(INTRINSIC_FROM_BF16, "bfloat16")
 
 
 def tensorize_pairs(sch: Schedule, lanes: LoopRV, imports_at: LoopRV, from_bf16: bool) -> None:
