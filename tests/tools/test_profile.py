@@ -37,9 +37,15 @@ def test_every_kernel_is_timed_and_their_sum_is_near_end_to_end(model, profiled)
     assert all(k.seconds_per_call > 0 for k in profiled.kernels)
     # The VM adds dispatch and allocation between kernels; each kernel alone runs on hot caches. On
     # LeNet-5 (10 kernels of a few microseconds) both effects are tens of percent: a factor of 3 either
-    # way would mean time counted twice, calls missed, or the wrong function timed.
-    ratio = profiled.total_seconds * 1e3 / profiled.end_to_end.median_ms
-    assert 0.3 <= ratio <= 3.0, ratio
+    # way would mean time counted twice, calls missed, or the wrong function timed. A parallel kernel of
+    # microseconds waits for its second thread, which a busy machine (the suite's other worker) may not
+    # schedule for a millisecond (measured: a sum 44x end to end once), so the least disturbed of three
+    # profiles is judged: an accounting error would put all three out of range.
+    ratios = [profiled.total_seconds * 1e3 / profiled.end_to_end.median_ms]
+    while len(ratios) < 3 and not 0.3 <= ratios[-1] <= 3.0:
+        again = profile(model, "zoo:lenet5", repeat=5, min_repeat_ms=5)
+        ratios.append(again.total_seconds * 1e3 / again.end_to_end.median_ms)
+    assert any(0.3 <= ratio <= 3.0 for ratio in ratios), ratios
 
 
 def test_shares_sum_to_one_and_rows_are_slowest_first(profiled):
