@@ -74,9 +74,10 @@ def cmd_profile(args: argparse.Namespace) -> int:
     from cnncompile.tools.profile import format_profile, profile
     from cnncompile.tools.profile_report import write_html
 
-    result = profile(_compiled(args), args.model, args.repeat, args.min_repeat_ms, args.seed)
+    model = _compiled(args)
+    result = profile(model, args.model, args.repeat, args.min_repeat_ms, args.seed)
     if args.html:
-        write_html(args.html, result)
+        write_html(args.html, result, model.graph)
     if args.json:
         print(json.dumps({**result.as_dict(), "html": args.html}))
     else:

@@ -1,5 +1,6 @@
-"""The HTML page of `cnncompile profile --html`: the per-kernel table and a bar chart of each kernel's
-time beside the end-to-end latency, in the compare report's style (tools/report.py), self-contained."""
+"""The HTML page of `cnncompile profile --html`: the per-kernel table, a bar chart of each kernel's time
+beside the end-to-end latency and the graph as built (fused regions outlined), in the compare report's
+style (tools/report.py), self-contained."""
 
 from __future__ import annotations
 
@@ -7,8 +8,9 @@ import html
 import os
 
 from cnncompile.fileio import write_atomically
+from cnncompile.ir.graph import Graph
 from cnncompile.tools.profile import Profile
-from cnncompile.tools.report import page
+from cnncompile.tools.report import graph_svg, page
 
 COLUMNS = ("kernel", "op", "nodes", "calls", "ms", "share", "GFLOP/s", "% of peak", "GB/s", "% of peak")
 
@@ -44,7 +46,8 @@ def _table(p: Profile) -> str:
     return f"<table><tr>{head}</tr>{''.join(body)}</table>"
 
 
-def render_html(p: Profile) -> str:
+def render_html(p: Profile, graph: Graph) -> str:
+    """The page for profile `p` of a build whose optimized graph is `graph`."""
     summary = (f"kernels {p.total_seconds * 1e3:.4f} ms in all, end to end {p.end_to_end} on the Relax VM. "
                f"Peaks are the cost model's nominal estimates for {p.target}, not measured: "
                f"{p.peak_flops / 1e9:.0f} GFLOP/s, {p.peak_bandwidth / 1e9:.0f} GB/s.")
@@ -52,9 +55,11 @@ def render_html(p: Profile) -> str:
 <h2>Latency per kernel</h2>
 {latency_svg(p)}
 <h2>Kernels, slowest first</h2>
-{_table(p)}""")
+{_table(p)}
+<h2>The graph as built</h2>
+{graph_svg(graph)}""")
 
 
-def write_html(path: str | os.PathLike, p: Profile) -> None:
-    text = render_html(p).encode()
+def write_html(path: str | os.PathLike, p: Profile, graph: Graph) -> None:
+    text = render_html(p, graph).encode()
     write_atomically(path, lambda handle: handle.write(text))

@@ -86,9 +86,10 @@ def test_json_lists_every_kernel_with_the_roofline(artifact, capsys):
     assert math.isclose(sum(k["ms"] for k in report["kernels"]), report["total_ms"], rel_tol=1e-9)
 
 
-def test_html_report_holds_the_table_and_the_chart(profiled, tmp_path, capsys):
-    page = render_html(profiled)
-    assert page.count("<svg") == 1 and "<script" not in page and not re.search(r"(src|href)=", page)
+def test_html_report_holds_the_table_the_chart_and_the_graph(model, profiled, tmp_path, capsys):
+    page = render_html(profiled, model.graph)
+    assert page.count("<svg") == 2 and "<script" not in page and not re.search(r"(src|href)=", page)
+    assert page.count('class="fused"') == 3  # lenet5's three fused convs, outlined
     for kernel in profiled.kernels:
         assert f"<td class=name>{kernel.spec.symbol}</td>" in page
     assert "end to end (VM)" in page
