@@ -119,6 +119,20 @@ def test_a_classifier_reports_top1_and_top5_agreement(capsys):
     assert _json(capsys)["agreement"] == {"top1": 1.0, "top5": 1.0, "rows": 3}
 
 
+def test_a_saved_artifact_is_a_peer_and_one_of_other_shapes_is_refused(model, tmp_path, capsys):
+    """An O0 build saved to a directory against the O3 build being validated: two float32 TVM builds of one
+    model; an artifact compiled for another input shape is a one-line error naming both signatures."""
+    assert main(["compile", model, "--target", "llvm", "-p", "O0", "-o", str(tmp_path / "o0")]) == 0
+    capsys.readouterr()
+    assert main(["validate", model, "--target", "llvm", "--vs", str(tmp_path / "o0"), "--json"]) == 0
+    report = _json(capsys)
+    assert report["vs"] == str(tmp_path / "o0") and report["passed"] and 0 < report["error"] <= 1e-5
+    assert main(["compile", "zoo:lenet5", "--target", "llvm", "-o", str(tmp_path / "other")]) == 0
+    capsys.readouterr()
+    assert main(["validate", model, "--target", "llvm", "--vs", str(tmp_path / "other")]) == 2
+    assert "the artifact takes" in one_line_error(capsys)
+
+
 @pytest.mark.parametrize("args, message", [
     (["--input", "data={bad_shape}"], "expects [1, 3, 8, 8]"),
     (["--input", "image={good}"], "gives input(s) 'image'"),
