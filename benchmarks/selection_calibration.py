@@ -29,7 +29,7 @@ from cnncompile.ir.graph import Graph
 from cnncompile.ir.types import DType, TensorType
 from cnncompile.ops.fused import FusedConv, FusedConvAttrs
 from cnncompile.ops.layout import LayoutTransform
-from cnncompile.selection.candidates import Candidate, apply_candidate, candidates
+from cnncompile.selection.candidates import Candidate, apply_candidate, candidates, plan_of
 from cnncompile.selection.cost import Machine, estimate, transform_efficiency, work
 
 # (name, input NCHW, output channels, kernel, stride, group)
@@ -126,13 +126,14 @@ def main() -> None:
               f"{'est.':>9}")
         for t in sorted(timed, key=lambda t: min(t.times)):
             best = min(t.times)  # the least disturbed run: the machine is shared
-            done = work(t.candidate.algorithm, spec, machine.lanes)
-            est = estimate(t.candidate, spec, machine)
-            kernel_only = est.seconds - est.transform_bytes / machine.bandwidth
+            plan = plan_of(t.candidate, spec, target, t.candidate.layout)
+            done = work(plan, machine.lanes)
+            est = estimate(t.candidate, plan, target)
+            kernel_only = est.seconds - est.transform_bytes / machine.transform_bandwidth
             # the efficiency that makes the model's formula give the measured time
             compute = best - done.bytes / machine.bandwidth - done.stages * machine.launch
             if done.transform_flops:
-                compute -= done.transform_flops / (machine.peak * transform_efficiency(t.candidate, machine))
+                compute -= done.transform_flops / (machine.peak * transform_efficiency(plan, machine))
             # none when the model's memory, launch and transform terms alone exceed the measured time
             implied = f"{(done.flops - done.transform_flops) / (compute * machine.peak):7.3f}" if compute > 0 else "-"
             print(f"  {str(t.candidate):<22} {statistics.median(t.times) * 1e3:8.3f}m {best * 1e3:8.3f}m "
