@@ -150,10 +150,16 @@ class _Exporter:
             self.initializers, value_info=[_value_info(v) for n in standard for v in n.outputs
                                            if v not in graph.outputs],
         )
-        model = helper.make_model(onnx_graph, opset_imports=[helper.make_opsetid("", OPSET)],
-                                  producer_name="cnncompile")
-        model.ir_version = IR_VERSION
+        opsets = [helper.make_opsetid("", max([OPSET, *(_first_opset(n.op_type) for n in nodes)]))]
+        model = helper.make_model(onnx_graph, opset_imports=opsets, producer_name="cnncompile")
+        model.ir_version = max(IR_VERSION, helper.find_min_ir_version_for(opsets))
         return model
+
+
+def _first_opset(op_type: str) -> int:
+    """OPSET when it has `op_type`, else the first opset that does (Attention, RMSNormalization: 23): a
+    graph using a newer op exports at the opset that introduced it, where the others mean the same."""
+    return next((v for v in range(OPSET, onnx.defs.onnx_opset_version() + 1) if onnx.defs.has(op_type, v)), OPSET)
 
 
 def to_onnx(graph: Graph) -> onnx.ModelProto:

@@ -43,8 +43,13 @@ def keep_index(index: Sequence[tirx.Expr], axes: Sequence[int]) -> tuple:
 
 def _softmax(call: Call, log: bool) -> Kernel:
     (x,) = call.inputs
+    return Kernel([softmax(x, call.attrs.axis % len(shape_of(x)), log)], KernelKind.REDUCE)
+
+
+def softmax(x: te.Tensor, axis: int, log: bool = False, name: str = "y") -> te.Tensor:
+    """(Log)softmax of `x` along `axis`, shifted by the max so the largest term is exp(0); Attention's
+    lowering reuses it."""
     shape = shape_of(x)
-    axis = call.attrs.axis % len(shape)
     peak = reduce_axes(lambda *i: x[i], shape, [axis], te.max, "max")
 
     def shifted(*i):
@@ -52,10 +57,8 @@ def _softmax(call: Call, log: bool) -> Kernel:
 
     total = reduce_axes(lambda *i: tirx.exp(shifted(*i)), shape, [axis], te.sum, "sum")
     if log:
-        out = te.compute(shape, lambda *i: shifted(*i) - tirx.log(total[keep_index(i, [axis])]), name="y")
-    else:
-        out = te.compute(shape, lambda *i: tirx.exp(shifted(*i)) / total[keep_index(i, [axis])], name="y")
-    return Kernel([out], KernelKind.REDUCE)
+        return te.compute(shape, lambda *i: shifted(*i) - tirx.log(total[keep_index(i, [axis])]), name=name)
+    return te.compute(shape, lambda *i: tirx.exp(shifted(*i)) / total[keep_index(i, [axis])], name=name)
 
 
 def _keepdims_to_out(kept: te.Tensor, shape: Sequence[int], axes: Sequence[int], keepdims: bool,
