@@ -19,7 +19,7 @@ from pathlib import Path
 
 from cnncompile.backends.tvm.build import build_module
 from cnncompile.backends.tvm.default import PIPELINE as TVM_DEFAULT, build_default
-from cnncompile.backends.tvm.lowering import check_indexable
+from cnncompile.backends.tvm.lowering import check_element_types, check_indexable
 from cnncompile.backends.tvm.module import lower_graph, lower_graphs
 from cnncompile.backends.tvm.runtime import Signature
 from cnncompile.backends.tvm.target import (
@@ -155,6 +155,7 @@ def compile(model: Graph | str | os.PathLike, target: str | TargetSpec | None = 
     if tvm_default:
         memory = estimate_memory(graph)
         limit.check(memory, doing)
+        check_element_types(graph)
         check_indexable(graph)
         progress(Stage.BUILD, 0, 1)
         executable = build_default(to_onnx(graph), spec)

@@ -42,7 +42,7 @@ from cnncompile.frontends.onnx_versions import (
     upgrade,
 )
 from cnncompile.ir.graph import Graph, Value
-from cnncompile.ir.types import TensorType
+from cnncompile.ir.types import DType, TensorType
 from cnncompile.ir.verifier import verify
 from cnncompile.ops import lookup
 from cnncompile.ops.registry import OpDef
@@ -155,7 +155,7 @@ class _Importer:
             TensorType.of(array)
         except (ValueError, TypeError):
             raise UnsupportedError(f"{what} has element type {array.dtype}, which cnncompile does not support; "
-                                   "use float16/32/64, (u)int8, int32, int64 or bool") from None
+                                   f"use one of {', '.join(d.value for d in DType)}") from None
         return self.graph.add_constant(np.require(array, requirements="C"), name)
 
     def _import_node(self, node: onnx.NodeProto, index: int) -> None:

@@ -36,10 +36,11 @@ def check_tensor(tensor: onnx.TensorProto) -> None:
         return
     dtype, count = _dtype(tensor), _elements(tensor)
     if tensor.HasField("raw_data"):
-        held, needed, unit = len(tensor.raw_data), count * dtype.itemsize, "bytes of raw_data"
-    else:
+        held, needed, unit = len(tensor.raw_data), _packed(count, dtype), "bytes of raw_data"
+    else:  # a sub-byte type packs its list as it packs raw_data, one byte per entry
         field = helper.tensor_dtype_to_field(tensor.data_type)
-        held, needed, unit = len(getattr(tensor, field)), count, f"values in {field}"
+        held, needed = len(getattr(tensor, field)), _packed(count, dtype) if dtype.bits < 8 else count
+        unit = f"values in {field}"
     if held != needed:
         raise ModelError(f"{_where(tensor)} holds {held} {unit}, but its dims {_dims(tensor)} of "
                          f"{dtype.value} need {needed}; re-export the model, its weights are damaged")
@@ -123,7 +124,12 @@ def _decimal(info: dict[str, str], key: str, where: str, default: str) -> int:
 
 
 def _nbytes(tensor: onnx.TensorProto) -> int:
-    return _elements(tensor) * _dtype(tensor).itemsize
+    return _packed(_elements(tensor), _dtype(tensor))
+
+
+def _packed(count: int, dtype: DType) -> int:
+    """The bytes ONNX stores `count` elements of `dtype` in: int4, float4 and int2 pack 2 or 4 to a byte."""
+    return -(-count * dtype.bits // 8)
 
 
 def _elements(tensor: onnx.TensorProto) -> int:
@@ -140,7 +146,7 @@ def _dtype(tensor: onnx.TensorProto) -> DType:
         code = tensor.data_type
         name = onnx.TensorProto.DataType.Name(code) if code in onnx.TensorProto.DataType.values() else str(code)
         raise UnsupportedError(f"{_where(tensor)} has element type {name}, which cnncompile does not support; "
-                               "use float16/32/64, (u)int8, int32, int64 or bool") from None
+                               f"use one of {', '.join(d.value for d in DType)}") from None
 
 
 def _dims(tensor: onnx.TensorProto) -> str:

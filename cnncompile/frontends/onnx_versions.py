@@ -6,8 +6,8 @@ types, added optional attributes or inputs, or moved an attribute into an input 
 `OpDef.onnx_inputs_as_attrs` reads in either form). From opset 13 on that holds for every
 registered op (tests/frontends/test_onnx_import_versions.py checks it against onnx.defs), so such
 models import as they are; so do models newer than 21, whose versions of the registered
-ops only widened types (Cast-24's and CastLike-24's `round_mode` matter only for float8e8m0, a
-type cnncompile lacks, and are ignored; Max/AveragePool-22 only wrote down the rule for
+ops only widened types or added attributes the ops read (Cast-24's and CastLike-24's
+`round_mode`, float8e8m0's rounding; Max/AveragePool-22 only wrote down the rule for
 ceil-mode windows that start in the padding, which the pooling ops already follow).
 
 Below opset 13 meanings changed (Softmax coerced its input to 2-D, broadcasting needed
@@ -48,8 +48,7 @@ DEFAULT_DOMAINS = ("", "ai.onnx")
 UPGRADED_AWAY = {"Upsample": 10, "Scatter": 11}
 
 # Attributes of newer opsets that cannot change a result cnncompile computes.
-IGNORED_ATTRIBUTES = {("Cast", "round_mode"): "rounds only conversions to float8e8m0, a type cnncompile lacks",
-                      ("CastLike", "round_mode"): "rounds only conversions to float8e8m0, a type cnncompile lacks"}
+IGNORED_ATTRIBUTES: dict[tuple[str, str], str] = {}
 
 LEGACY_BROADCAST = frozenset({"Add", "Sub", "Mul", "Div"})
 

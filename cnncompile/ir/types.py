@@ -28,6 +28,17 @@ class DType(enum.Enum):
     INT64 = "int64"
     UINT64 = "uint64"
     BOOL = "bool"
+    # The narrow types (ml_dtypes' names): ONNX's float8s, float4 and sub-byte integers.
+    FLOAT8E4M3FN = "float8_e4m3fn"
+    FLOAT8E4M3FNUZ = "float8_e4m3fnuz"
+    FLOAT8E5M2 = "float8_e5m2"
+    FLOAT8E5M2FNUZ = "float8_e5m2fnuz"
+    FLOAT8E8M0 = "float8_e8m0fnu"
+    FLOAT4E2M1 = "float4_e2m1fn"
+    INT4 = "int4"
+    UINT4 = "uint4"
+    INT2 = "int2"
+    UINT2 = "uint2"
 
     @property
     def numpy(self) -> np.dtype:
@@ -35,17 +46,37 @@ class DType(enum.Enum):
 
     @property
     def is_float(self) -> bool:
+        """A float that ops compute in, float16 to float64. The float8s and float4 hold floats too (their
+        arrays are `is_floating`), but only Cast, CastLike and the (de)quantizers take them (`is_narrow`),
+        so every shape rule and pass that asks this for "may do float arithmetic" rightly leaves them out."""
         return self in (DType.FLOAT16, DType.BFLOAT16, DType.FLOAT32, DType.FLOAT64)
 
     @property
+    def is_narrow(self) -> bool:
+        """A float8, float4 or sub-byte integer: a storage type that values are cast to and from and
+        (de)quantized with, never one an op computes in (no arithmetic op's shape rule admits it, and the
+        reference holds it in its own type, one element a byte, where it widens the other floats)."""
+        return self in NARROW_FLOATS or self in NARROW_INTEGERS
+
+    @property
+    def bits(self) -> int:
+        """Bits an element takes where ONNX stores it: int4, uint4 and float4 pack two to a byte, int2 and
+        uint2 four (NumPy's arrays hold one a byte, `itemsize`)."""
+        if self.is_narrow:
+            return (ml_dtypes.finfo if self in NARROW_FLOATS else ml_dtypes.iinfo)(self.numpy).bits
+        return 8 * self.itemsize
+
+    @property
     def is_reduced(self) -> bool:
-        """A 16-bit float: stored in half the bytes, computed with float32 accumulation."""
+        """A 16-bit float: stored in half the bytes, computed with float32 accumulation (the narrow floats
+        are not: nothing computes in them)."""
         return self in (DType.FLOAT16, DType.BFLOAT16)
 
     @property
     def accumulator(self) -> DType:
         """What sums of products of this type accumulate in: float32 for the 16-bit floats, which round
-        too coarsely to accumulate in; every other type itself."""
+        too coarsely to accumulate in; every other type itself (the narrow types are only ever cast or
+        dequantized, so no sum of them is accumulated)."""
         return DType.FLOAT32 if self.is_reduced else self
 
     def takes_parameter(self, parameter: DType) -> bool:
@@ -63,10 +94,16 @@ class DType(enum.Enum):
         return cls(np.dtype(dtype).name)
 
 
+NARROW_FLOATS = frozenset({DType.FLOAT8E4M3FN, DType.FLOAT8E4M3FNUZ, DType.FLOAT8E5M2, DType.FLOAT8E5M2FNUZ,
+                           DType.FLOAT8E8M0, DType.FLOAT4E2M1})
+NARROW_INTEGERS = frozenset({DType.INT4, DType.UINT4, DType.INT2, DType.UINT2})
+_ML_FLOATS = frozenset(np.dtype(d.value) for d in (DType.BFLOAT16, *NARROW_FLOATS))
+
+
 def is_floating(dtype: np.dtype) -> bool:
-    """Whether arrays of `dtype` hold floats, bfloat16 included (NumPy does not count ml_dtypes' types as
-    np.floating)."""
-    return np.issubdtype(dtype, np.floating) or np.dtype(dtype) == np.dtype(ml_dtypes.bfloat16)
+    """Whether arrays of `dtype` hold floats, bfloat16 and the float8s and float4 included (NumPy does not
+    count ml_dtypes' types as np.floating)."""
+    return np.issubdtype(dtype, np.floating) or np.dtype(dtype) in _ML_FLOATS
 
 
 class LayoutKind(enum.Enum):

@@ -16,6 +16,7 @@ import numpy as np
 
 from cnncompile.errors import ShapeError, UnsupportedError
 from cnncompile.ir.types import DType, TensorType
+from cnncompile.ops.narrow import RoundMode, convert
 from cnncompile.ops.registry import ANY_LAYOUT, OpLayouts, broadcast, declare, per_output, same_as_first
 
 # Element-wise work is the same in any layout; the TVM backend lowers these in NHWC and NCHWc too.
@@ -253,10 +254,11 @@ def Sum(*arrays):
 
 @dataclass(frozen=True)
 class CastAttrs:
-    """`saturate` only governs float8 targets, which DType lacks; it is kept so models setting it import."""
+    """`saturate` governs float8 targets only, `round_mode` float8e8m0 only (ops/narrow.py)."""
 
     to: DType
     saturate: int = 1
+    round_mode: RoundMode = RoundMode.UP
 
 
 def _cast_shape(x: TensorType, *, to: DType, **_) -> TensorType:
@@ -265,9 +267,10 @@ def _cast_shape(x: TensorType, *, to: DType, **_) -> TensorType:
 
 @declare("Cast", CastAttrs, inputs=("input",), outputs=("output",), shape=_cast_shape,
          flops=per_output(0), layouts=LAYOUTS)
-def Cast(x, *, to, **_):
-    """X converted to element type `to`; floats become integers by truncation toward zero."""
-    return x.astype(to.numpy)
+def Cast(x, *, to, saturate, round_mode):
+    """X converted to element type `to`; floats become integers by truncation toward zero, and float8s
+    saturate or overflow as `saturate` says."""
+    return convert(x, to, saturate, round_mode)
 
 
 @declare("Identity", inputs=("input",), outputs=("output",), shape=same_as_first, flops=per_output(0))

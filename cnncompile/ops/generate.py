@@ -17,6 +17,7 @@ import numpy as np
 
 from cnncompile.errors import ShapeError
 from cnncompile.ir.types import DType, TensorType
+from cnncompile.ops.narrow import RoundMode, convert
 from cnncompile.ops.registry import declare, normalize_axis, per_output
 from cnncompile.ops.tensor import no_arithmetic
 
@@ -144,21 +145,23 @@ def Size(data):
 
 @dataclass(frozen=True)
 class CastLikeAttrs:
-    """`saturate` only governs float8 targets, which DType lacks, as for Cast."""
+    """`saturate` governs float8 targets only, `round_mode` float8e8m0 only, as for Cast."""
 
     saturate: int = 1
+    round_mode: RoundMode = RoundMode.UP
 
 
-def _cast_like_shape(x: TensorType, like: TensorType, *, saturate: int) -> TensorType:
+def _cast_like_shape(x: TensorType, like: TensorType, **_) -> TensorType:
     return TensorType(x.shape, like.dtype)
 
 
 @declare("CastLike", CastLikeAttrs, inputs=("input", "target_type"), outputs=("output",),
          shape=_cast_like_shape, flops=no_arithmetic)
-def CastLike(x, like, *, saturate):
+def CastLike(x, like, *, saturate, round_mode):
     """X converted to the element type of target_type, as Cast converts it.
 
     The reference sees target_type's array, not its declared type: where it computes
-    floats in another precision (float64 mode), a float target rounds as that precision.
+    floats in another precision (float64 mode), a float target rounds as that precision
+    (a narrow one it holds in its own type, so a float8 target rounds as float8).
     """
-    return x.astype(like.dtype)
+    return convert(x, DType.of(like.dtype), saturate, round_mode)

@@ -24,7 +24,7 @@ from cnncompile.ir.types import DType, TensorType
 from cnncompile.ops.registry import OpDef, ShapeRule, broadcast, declare, per_output, same_as_first
 
 FLOATS = frozenset(d for d in DType if d.is_float)
-NUMBERS = frozenset(DType) - {DType.BOOL}
+NUMBERS = frozenset(d for d in DType if not d.is_narrow) - {DType.BOOL}  # nothing computes in a narrow type
 SIGNED = NUMBERS - {DType.UINT8}
 XY = ("X", "Y")
 

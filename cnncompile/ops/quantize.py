@@ -7,9 +7,13 @@ DynamicQuantizeLinear, as opset 21-25 define them.
 A scale (and its zero point) is one value for the whole tensor, a 1-D vector along `axis`
 (per axis), or, with `block_size`, a tensor of x's rank whose `axis` dim counts blocks of
 `block_size` consecutive elements (blocked; the last block may be short). The quantized
-types are the integer DTypes int8, uint8, int16 and uint16 (and int32 for DequantizeLinear's
-input); float8, int4 and the other sub-byte types are not DTypes, so models using them are
-refused at import.
+types are the integers int8, uint8, int16, uint16, int4, uint4, int2 and uint2 (and int32 for
+DequantizeLinear's input), the four float8s (float8e8m0 is a scale type, never a quantized
+one) and float4e2m1. An integer saturates to its range; a float8 saturates to its largest
+finite value with `saturate`=1 and otherwise overflows as Cast does, and a float4 saturates
+(ops/narrow.py converts both, rounding half to even). The spec requires a float zero point to be
+0: a float8 one is not added (so -0 stays -0, as in onnx's reference), float4's is (as there too),
+and DequantizeLinear subtracts either to no effect.
 
 Quantizing is discontinuous: a quotient a rounding away from a half decides the integer. So
 the quotient is computed in float32 as onnxruntime computes it (every scale type ONNX admits is
@@ -28,31 +32,45 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+import ml_dtypes
 import numpy as np
 
 from cnncompile.errors import ShapeError
-from cnncompile.ir.types import DType, TensorType
+from cnncompile.ir.types import DType, TensorType, is_floating
+from cnncompile.ops.narrow import convert
 from cnncompile.ops.registry import declare, normalize_axis, per_output
 
-QUANTIZED = frozenset({DType.INT8, DType.UINT8, DType.INT16, DType.UINT16})
+INTEGERS = frozenset({DType.INT8, DType.UINT8, DType.INT16, DType.UINT16, DType.INT4, DType.UINT4, DType.INT2,
+                      DType.UINT2})
+QUANTIZED = INTEGERS | {DType.FLOAT8E4M3FN, DType.FLOAT8E4M3FNUZ, DType.FLOAT8E5M2, DType.FLOAT8E5M2FNUZ,
+                        DType.FLOAT4E2M1}
 SCALES = frozenset({DType.FLOAT32, DType.FLOAT16, DType.BFLOAT16})
 QUOTIENT = np.float32  # the widest type ONNX lets a quantize's scale or precision have
 
 
+def _names(dtypes: frozenset[DType]) -> str:
+    return ", ".join(d.value for d in DType if d in dtypes)
+
+
 def integer_range(dtype: DType) -> tuple[int, int]:
-    info = np.iinfo(dtype.numpy)
+    info = ml_dtypes.iinfo(dtype.numpy)
     return int(info.min), int(info.max)
 
 
 def quantize_values(x: np.ndarray, scale: np.ndarray, zero_point: np.ndarray | int, dtype: DType,
-                    precision: DType | None = None) -> np.ndarray:
+                    precision: DType | None = None, saturate: int = 1) -> np.ndarray:
     """saturate(rint(x / scale) + zero_point) in `dtype`, the quotient in float32, or in a 16-bit
-    `precision`: x and scale rounded to it, then their quotient."""
+    `precision`: x and scale rounded to it, then their quotient; a float `dtype` rounds the quotient
+    itself (plus a float4 zero point), saturating as `saturate` says."""
     x, scale = x.astype(QUOTIENT), np.asarray(scale).astype(QUOTIENT)
     quotient = x / scale
     if precision is not None and precision.is_reduced:
         narrow = [v.astype(precision.numpy).astype(QUOTIENT) for v in (x, scale)]
         quotient = (narrow[0] / narrow[1]).astype(precision.numpy).astype(QUOTIENT)
+    if dtype is DType.FLOAT4E2M1:
+        quotient = quotient + np.asarray(zero_point).astype(QUOTIENT)
+    if dtype not in INTEGERS:
+        return convert(quotient, dtype, saturate)
     low, high = integer_range(dtype)
     with np.errstate(invalid="ignore"):
         return np.clip(np.rint(quotient) + np.asarray(zero_point, np.float64), low, high).astype(dtype.numpy)
@@ -81,6 +99,12 @@ def check_parameter(op: str, what: str, param: TensorType, x: TensorType, axis: 
                          f"and block_size {block_size} (the axis dim counts blocks)")
 
 
+def same_placement(zero_point: TensorType, scale: TensorType) -> bool:
+    """Whether a zero point applies where its scale does: the same shape, or both one value for the whole
+    tensor (a scalar and a [1], as onnx's float8 and int4 conformance models pair them)."""
+    return zero_point.shape == scale.shape or all(t.numel == 1 and t.rank <= 1 for t in (zero_point, scale))
+
+
 def expand(param: np.ndarray, shape: tuple[int, ...], axis: int, block_size: int) -> np.ndarray:
     """A scale or zero point broadcast against x: itself per tensor, along `axis` per axis, repeated
     over each block (the last one cut short) when blocked."""
@@ -101,8 +125,8 @@ def expand(param: np.ndarray, shape: tuple[int, ...], axis: int, block_size: int
 @dataclass(frozen=True)
 class QuantizeLinearAttrs:
     """`output_dtype` names y's type where no zero point does (uint8 when neither does); `saturate`
-    governs float8 outputs only, which DType lacks (integers always saturate); `precision` is the
-    quotient's type, the scale's when absent."""
+    governs float8 outputs only (integers and float4 always saturate); `precision` is the quotient's
+    type, the scale's when absent."""
 
     axis: int = 1
     block_size: int = 0
@@ -117,7 +141,7 @@ def quantized_type(op: str, zero_point: TensorType | None, output_dtype: DType |
     if output_dtype is not None and output_dtype != dtype:
         raise ShapeError(f"{op}: output_dtype {output_dtype.value} disagrees with the zero point's {dtype.value}")
     if dtype not in QUANTIZED:
-        raise ShapeError(f"{op} quantizes to int8, uint8, int16 or uint16, got {dtype.value}")
+        raise ShapeError(f"{op} quantizes to {_names(QUANTIZED)}, got {dtype.value}")
     return dtype
 
 
@@ -133,7 +157,7 @@ def _quantize_shape(x: TensorType, scale: TensorType, zero_point: TensorType | N
                          f"{precision.value}")
     dtype = quantized_type("QuantizeLinear", zero_point, output_dtype)
     check_parameter("QuantizeLinear", "y_scale", scale, x, axis, block_size)
-    if zero_point is not None and zero_point.shape != scale.shape:
+    if zero_point is not None and not same_placement(zero_point, scale):
         raise ShapeError(f"QuantizeLinear: y_zero_point {zero_point} must have y_scale {scale}'s shape")
     return TensorType(x.shape, dtype)
 
@@ -145,7 +169,7 @@ def QuantizeLinear(x, scale, zero_point=None, *, axis, block_size, output_dtype,
     dtype = DType.of(zero_point.dtype) if zero_point is not None else output_dtype or DType.UINT8
     scale = expand(scale, x.shape, axis, block_size)
     zero = 0 if zero_point is None else expand(zero_point, x.shape, axis, block_size)
-    return quantize_values(x, scale, zero, dtype, precision)
+    return quantize_values(x, scale, zero, dtype, precision, saturate)
 
 
 # -- DequantizeLinear ----------------------------------------------------------------------------
@@ -163,7 +187,7 @@ class DequantizeLinearAttrs:
 def _dequantize_shape(x: TensorType, scale: TensorType, zero_point: TensorType | None = None, *, axis: int,
                       block_size: int, output_dtype: DType | None) -> TensorType:
     if x.dtype not in QUANTIZED | {DType.INT32}:
-        raise ShapeError(f"DequantizeLinear takes int8, uint8, int16, uint16 or int32 x, got {x}")
+        raise ShapeError(f"DequantizeLinear takes {_names(QUANTIZED | {DType.INT32})} x, got {x}")
     if scale.dtype not in SCALES:
         raise ShapeError(f"DequantizeLinear: x_scale must be float32, float16 or bfloat16, got {scale}")
     if zero_point is not None and zero_point.dtype != x.dtype:
@@ -172,7 +196,7 @@ def _dequantize_shape(x: TensorType, scale: TensorType, zero_point: TensorType |
         raise ShapeError(f"DequantizeLinear: output_dtype must be float32, float16 or bfloat16, got "
                          f"{output_dtype.value}")
     check_parameter("DequantizeLinear", "x_scale", scale, x, axis, block_size)
-    if zero_point is not None and zero_point.shape != scale.shape:
+    if zero_point is not None and not same_placement(zero_point, scale):
         raise ShapeError(f"DequantizeLinear: x_zero_point {zero_point} must have x_scale {scale}'s shape")
     return TensorType(x.shape, output_dtype or scale.dtype)
 
@@ -180,10 +204,12 @@ def _dequantize_shape(x: TensorType, scale: TensorType, zero_point: TensorType |
 @declare("DequantizeLinear", DequantizeLinearAttrs, inputs=("x", "x_scale", "x_zero_point?"), outputs=("y",),
          shape=_dequantize_shape, flops=per_output(2))
 def DequantizeLinear(x, scale, zero_point=None, *, axis, block_size, output_dtype):
-    """(x - x_zero_point) * x_scale, per tensor, axis or block; the difference is exact in int64."""
-    shifted = x.astype(np.int64)
+    """(x - x_zero_point) * x_scale, per tensor, axis or block; the difference is exact in int64, or
+    for float8 and float4 x (held in their own type) in float32, which holds every one of them."""
+    wide = np.float32 if is_floating(x.dtype) else np.int64
+    shifted = x.astype(wide)
     if zero_point is not None:
-        shifted = shifted - expand(zero_point, x.shape, axis, block_size).astype(np.int64)
+        shifted = shifted - expand(zero_point, x.shape, axis, block_size).astype(wide)
     scale = expand(scale, x.shape, axis, block_size)
     return (shifted.astype(scale.dtype) * scale).astype(scale.dtype, copy=False)
 

@@ -10,20 +10,7 @@ Each reason starts with the kind of failure, which the harness checks the case s
   whose error may not yet be a CnnCompileError.
 """
 
-_EXOTIC = r"(FLOAT8E4M3FNUZ|FLOAT8E4M3FN|FLOAT8E5M2FNUZ|FLOAT8E5M2|FLOAT8E8M0|FLOAT4E2M1|U?INT[24])"
-
 EXCLUSIONS: dict[str, str] = {
-    # element types outside cnncompile's DType (float8, float4 and the sub-byte integers)
-    rf"test_cast_(no_saturate_)?(e8m0_)?FLOAT(16)?_to_{_EXOTIC}":
-        "unsupported: Cast to float8, float4, int4 or int2, which are not cnncompile DTypes",
-    rf"test_cast_(e8m0_)?{_EXOTIC}_to_\w+":
-        "unsupported: float8, float4, int4 or int2 graph inputs, which are not cnncompile DTypes",
-    rf"test_castlike_(no_saturate_)?\w*{_EXOTIC}\w*_expanded":
-        "unsupported: float8, float4, int4 or int2 graph inputs (CastLike's `like`), which are not "
-        "cnncompile DTypes",
-    rf"test_castlike_(?!\w*_expanded$)(no_saturate_)?\w*{_EXOTIC}\w*":
-        "unsupported: CastLike from or to float8, float4, int4 or int2 graph inputs, which are not "
-        "cnncompile DTypes",
     r"test_identity_(opt|sequence)":
         "unsupported: optional and sequence graph inputs (cnncompile's values are tensors)",
     # training-only behaviour
@@ -47,8 +34,6 @@ EXCLUSIONS: dict[str, str] = {
     r"test_equal_string(_broadcast)?":
         "unsupported: string graph inputs (cnncompile's tensors are numeric or bool)",
     # quantization (ops/quantize.py, ops/qlinear.py)
-    r"test_(de)?quantizelinear_(e4m3fn\w*|e5m2|float4e2m1|u?int[24])":
-        "unsupported: float8, float4, int4 or int2 quantized tensors, which are not cnncompile DTypes",
     r"test_qlinearmatmul_(2D|3D)_int8_float(16|32)":
         "oracle: onnx's expected values wrap int8 results out of range (-236 stored as 20) where the spec and "
         "onnxruntime saturate (-128); onnx/onnx#6169, #7835, fixed in onnx by #7868",

@@ -8,6 +8,10 @@ A value the graph stores in a 16-bit float (float16, bfloat16) is rounded to tha
 it is written, and computed on in the wider type: so the reference emulates the roundings a
 reduced-precision kernel makes (operands rounded, products accumulated wide, one rounding on
 store) and judges it, in float32 mode, at float32-level tolerance.
+
+A value of a narrow type (float8, float4, int4, int2: DType.is_narrow) is held in that type, never
+widened: only Cast, CastLike and the (de)quantizers take one, and they read its element type
+from the array (a float8 zero point names QuantizeLinear's output type).
 """
 
 from __future__ import annotations
@@ -35,7 +39,10 @@ def _to_compute(array: np.ndarray, dtype: np.dtype) -> np.ndarray:
 
 
 def _stored(array: np.ndarray, value: Value, dtype: np.dtype) -> np.ndarray:
-    """`array` as `value` holds it, in the compute `dtype`: rounded first when the graph stores it in a 16-bit float."""
+    """`array` as `value` holds it, in the compute `dtype`: rounded first when the graph stores it in a 16-bit float,
+    in its own type when in a narrow one (an input fed as float32 for a float8 one is converted)."""
+    if value.type.dtype.is_narrow:
+        return np.asarray(array).astype(value.type.dtype.numpy, copy=False)
     if value.type.dtype.is_reduced and is_floating(np.asarray(array).dtype):
         array = np.asarray(array).astype(value.type.dtype.numpy)
     return _to_compute(array, dtype)

@@ -81,7 +81,26 @@ def _extent_problem(value: Value) -> str | None:
     return None
 
 
+def check_element_types(graph: Graph) -> None:
+    """Refuse a narrow element type (float8, float4, int4, int2), naming the first node or graph input that
+    holds one. TVM 0.27 knows their names, but its LLVM codegen cannot cast to float4, and its float8 and
+    sub-byte casts do not follow ONNX's (500.0 to float8e4m3fn gives -0, neither 448 nor NaN; float32 to
+    int4 gives wrong values), so no kernel is built on them; the reference runs them."""
+    fix = "run the model on the reference (engine 'reference'), or re-export it without that type"
+    for value in graph.inputs:
+        if value.type.dtype.is_narrow:
+            raise UnsupportedError(f"graph input '{value.name}' is {value.type.dtype.value}, an element type the TVM "
+                                   f"backend does not compile; {fix}")
+    for node in graph.nodes:
+        narrow = next((v for v in (*node.inputs, *node.outputs) if v.type.dtype.is_narrow), None)
+        if narrow is not None:
+            raise UnsupportedError(f"node '{node.name}' ({node.op.name}): '{narrow.name}' is "
+                                   f"{narrow.type.dtype.value}, an element type the TVM backend does not compile; "
+                                   f"{fix}")
+
+
 def check_lowerable(graph: Graph) -> None:
+    check_element_types(graph)
     problems = unlowerable(graph)
     if problems:
         listed = "; ".join(f"{op}: {why}" for op, why in sorted(problems.items()))
