@@ -1,4 +1,4 @@
-"""Pooling: MaxPool, AveragePool, GlobalAveragePool, GlobalMaxPool."""
+"""Pooling: MaxPool, AveragePool, LpPool, GlobalAveragePool, GlobalMaxPool."""
 
 from __future__ import annotations
 
@@ -101,6 +101,31 @@ def AveragePool(x, **attrs):
     counts = reduce_windows(mask, mask_window, np.add)
     # A dilated window can fall wholly in padding; its mean is 0, as in onnxruntime.
     return (sums / np.maximum(counts, 1)).astype(x.dtype, copy=False)
+
+
+@dataclass(frozen=True)
+class LpPoolAttrs:
+    kernel_shape: tuple[int, ...]
+    auto_pad: AutoPad = AutoPad.NOTSET
+    ceil_mode: int = 0
+    dilations: tuple[int, ...] | None = None
+    p: int = 2
+    pads: tuple[int, ...] | None = None
+    strides: tuple[int, ...] | None = None
+
+
+def _lp_pool_shape(x: TensorType, **attrs) -> TensorType:
+    if attrs["p"] < 1:
+        raise ShapeError(f"LpPool: p={attrs['p']}, but the p-norm needs p >= 1")
+    return _pool_shape("LpPool", FLOAT_DTYPES)(x, **attrs)
+
+
+@declare("LpPool", LpPoolAttrs, shape=_lp_pool_shape, flops=lambda i, o, attrs: 2 * _window_flops(i, o, attrs))
+def LpPool(x, **attrs):
+    """The p-norm of X over each (dilated, strided) window, (sum of |x|^p)^(1/p); padding adds nothing."""
+    window = _pool_window("LpPool", x.shape, attrs)
+    p = attrs["p"]
+    return (reduce_windows(np.abs(x) ** p, window, np.add) ** (1.0 / p)).astype(x.dtype, copy=False)
 
 
 def _global_shape(op: str):

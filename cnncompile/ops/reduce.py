@@ -1,5 +1,5 @@
-"""Reductions: Softmax and LogSoftmax along an axis, the ReduceX family over axes, CumSum and
-LpNormalization along an axis. Ranking by value (ArgMax, TopK, Hardmax) lives in `ranking.py`."""
+"""Reductions: Softmax and LogSoftmax along an axis, the ReduceX family over axes, CumSum,
+CumProd and LpNormalization along an axis. Ranking by value (ArgMax, TopK, Hardmax) lives in `ranking.py`."""
 
 from __future__ import annotations
 
@@ -188,42 +188,61 @@ def ReduceLogSumExp(x, axes):
         return shift + np.log(np.sum(np.exp(x - shift), axis=axes, keepdims=True))
 
 
-# -- along one axis: CumSum, LpNormalization --------------------------------------------------
+# -- along one axis: CumSum, CumProd, LpNormalization -----------------------------------------
 
 
 @dataclass(frozen=True)
-class CumSumAttrs:
-    """`axis` is CumSum's second input, known at compile time and kept as the one-element tensor it
-    is (0-D or 1-D), so that export writes it back as an int64 tensor rather than a scalar of X's type."""
+class ScanAttrs:
+    """CumSum's and CumProd's: `axis` is their second input, known at compile time and kept as the
+    one-element tensor it is (0-D or 1-D), so that export writes it back as an int64 tensor rather
+    than a scalar of X's type."""
 
     axis: tuple[int, ...]
     exclusive: int = 0
     reverse: int = 0
 
 
-def cumsum_axis(axis: tuple[int, ...], rank: int) -> int:
+def scan_axis(axis: tuple[int, ...], rank: int, op: str) -> int:
     if len(axis) != 1:
-        raise ShapeError(f"CumSum: axis must be one value, got {list(axis)}")
-    return normalize_axis(axis[0], rank, "CumSum")
+        raise ShapeError(f"{op}: axis must be one value, got {list(axis)}")
+    return normalize_axis(axis[0], rank, op)
 
 
-def _cumsum_shape(x: TensorType, *, axis: tuple[int, ...], exclusive: int, reverse: int) -> TensorType:
-    if x.rank == 0:
-        raise ShapeError(f"CumSum needs an input of rank >= 1, got {x}")
-    cumsum_axis(axis, x.rank)
-    return x
+def _scan_shape(op: str):
+    def rule(x: TensorType, *, axis: tuple[int, ...], exclusive: int, reverse: int) -> TensorType:
+        if x.rank == 0:
+            raise ShapeError(f"{op} needs an input of rank >= 1, got {x}")
+        scan_axis(axis, x.rank, op)
+        return x
+
+    return rule
 
 
-@declare("CumSum", CumSumAttrs, inputs=("x",), outputs=("y",), shape=_cumsum_shape, flops=per_output(1),
+def _scan(x: np.ndarray, accumulate: np.ufunc, op: str, axis: tuple[int, ...], exclusive: int,
+          reverse: int) -> np.ndarray:
+    """accumulate's running results along the axis, from the end if reverse; exclusive shifts them one
+    place on, starting from accumulate's identity."""
+    axis = scan_axis(axis, x.ndim, op)
+    ordered = np.flip(x, axis) if reverse else x
+    running = accumulate.accumulate(ordered, axis=axis, dtype=x.dtype)
+    if exclusive:
+        start = np.full_like(np.take(running, [0], axis), accumulate.identity)
+        running = np.concatenate([start, np.delete(running, -1, axis)], axis=axis)
+    return np.ascontiguousarray(np.flip(running, axis) if reverse else running)
+
+
+@declare("CumSum", ScanAttrs, inputs=("x",), outputs=("y",), shape=_scan_shape("CumSum"), flops=per_output(1),
          onnx_inputs_as_attrs={1: "axis"})
 def CumSum(x, *, axis, exclusive, reverse):
     """Running sums along `axis`: y[j] = x[0] + ... + x[j] (up to x[j-1] if exclusive; from the end if reverse)."""
-    axis = cumsum_axis(axis, x.ndim)
-    ordered = np.flip(x, axis) if reverse else x
-    sums = np.cumsum(ordered, axis=axis, dtype=x.dtype)
-    if exclusive:
-        sums = np.concatenate([np.zeros_like(np.take(sums, [0], axis)), np.delete(sums, -1, axis)], axis=axis)
-    return np.ascontiguousarray(np.flip(sums, axis) if reverse else sums)
+    return _scan(x, np.add, "CumSum", axis, exclusive, reverse)
+
+
+@declare("CumProd", ScanAttrs, inputs=("x",), outputs=("y",), shape=_scan_shape("CumProd"), flops=per_output(1),
+         onnx_inputs_as_attrs={1: "axis"})
+def CumProd(x, *, axis, exclusive, reverse):
+    """Running products along `axis`: y[j] = x[0] * ... * x[j] (up to x[j-1] if exclusive; from the end if reverse)."""
+    return _scan(x, np.multiply, "CumProd", axis, exclusive, reverse)
 
 
 @dataclass(frozen=True)

@@ -221,10 +221,12 @@ from cases_math import CASES as _MATH_CASES  # noqa: E402
 from cases_indexing import CASES as _INDEXING_CASES  # noqa: E402
 from cases_reduce import CASES as _REDUCE_CASES  # noqa: E402
 from cases_quantize import CASES as _QUANTIZE_CASES  # noqa: E402
+from cases_sampling import CASES as _SAMPLING_CASES  # noqa: E402
 from cases_attention import CASES as _ATTENTION_CASES  # noqa: E402
 
 CASES += _REDUCE_CASES
 CASES += _MATH_CASES
 CASES += _INDEXING_CASES
 CASES += _QUANTIZE_CASES
+CASES += _SAMPLING_CASES
 CASES += _ATTENTION_CASES

@@ -17,7 +17,7 @@ from cnncompile.backends.tvm.kernel import Call, Kernel, Lowering, placeholders
 from cnncompile.backends.tvm.target import TargetSpec
 from cnncompile.backends.tvm.lowering import (
     conv, elementwise, indexing, layouts, linalg, logic, math, norm, pool, qlinear, quantize, ranking, reduce,
-    resize, tensor, attention,
+    resize, sampling, tensor, attention,
 )
 from cnncompile.errors import ResourceError, UnsupportedError
 from cnncompile.ir.graph import Graph, Node, Value
@@ -27,7 +27,7 @@ LOWERINGS: Mapping[OpDef, Lowering] = MappingProxyType({
     **elementwise.LOWERINGS, **tensor.LOWERINGS, **conv.LOWERINGS, **pool.LOWERINGS,
     **reduce.LOWERINGS, **norm.LOWERINGS, **linalg.LOWERINGS, **resize.LOWERINGS, **layouts.LOWERINGS,
     **ranking.LOWERINGS, **math.LOWERINGS, **logic.LOWERINGS,
-    **indexing.LOWERINGS, **attention.LOWERINGS,
+    **indexing.LOWERINGS, **attention.LOWERINGS, **sampling.LOWERINGS,
     **quantize.LOWERINGS, **qlinear.LOWERINGS,
 })
 

@@ -44,6 +44,11 @@ def const(value: float | int | bool, dtype: object) -> tirx.Expr:
     return tirx.const(value if is_float(dtype) else int(value), dtype)
 
 
+# A product as a TE reducer (te has sum, max and min built in): ReduceProd's topi.prod aside, CumProd and
+# ScatterElements' mul reduction use it.
+PRODUCT = te.comm_reducer(lambda a, b: a * b, lambda t: const(1, t), name="product")
+
+
 def lowest(dtype: object) -> tirx.Expr:
     """The identity of max: -inf for floats, the smallest value for integers."""
     dtype = str(dtype)

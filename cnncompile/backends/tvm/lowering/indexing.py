@@ -29,7 +29,7 @@ from tvm import te, tirx, topi
 
 from cnncompile.backends.tvm.kernel import Call, Kernel, KernelKind, Lowering, shape_of
 from cnncompile.backends.tvm.lowering import elementwise
-from cnncompile.backends.tvm.lowering.common import const, is_float, lowest
+from cnncompile.backends.tvm.lowering.common import PRODUCT, const, is_float, lowest
 from cnncompile.ops import generate as generate_ops
 from cnncompile.ops import indexing as indexing_ops
 from cnncompile.ops import tensor as tensor_ops
@@ -103,9 +103,6 @@ def _compress(call: Call) -> Kernel:
 # -- the scatters -------------------------------------------------------------------------------------
 
 
-_PRODUCT = te.comm_reducer(lambda a, b: a * b, lambda t: const(1, t), name="product")
-
-
 def _highest(dtype: object) -> tirx.Expr:
     dtype = str(dtype)
     return tirx.max_value(dtype) if not is_float(dtype) else tirx.const(float("inf"), dtype)
@@ -122,7 +119,7 @@ def _scattered(data: te.Tensor, reduction: ScatterReduction, count: int, matches
                           name="y")
     reducer, identity, combine = {
         ScatterReduction.ADD: (te.sum, const(0, dtype), lambda a, b: a + b),
-        ScatterReduction.MUL: (_PRODUCT, const(1, dtype), lambda a, b: a * b),
+        ScatterReduction.MUL: (PRODUCT, const(1, dtype), lambda a, b: a * b),
         ScatterReduction.MAX: (te.max, lowest(dtype), tirx.max),
         ScatterReduction.MIN: (te.min, _highest(dtype), tirx.min),
     }[reduction]
@@ -150,7 +147,7 @@ def _scatter_elements(call: Call) -> Kernel:
                                  lambda p, k: updates[at(p, k)]))
 
 
-def _unravel(flat: tirx.Expr, shape: tuple[int, ...]) -> list[tirx.Expr]:
+def unravel(flat: tirx.Expr, shape: tuple[int, ...]) -> list[tirx.Expr]:
     """The row-major coordinates in `shape` of position `flat`."""
     coords = []
     for extent in reversed(shape):
@@ -166,11 +163,11 @@ def _scatter_nd(call: Call) -> Kernel:
     lead, depth = shape_of(indices)[:-1], shape_of(indices)[-1]
 
     def matches(p, k):
-        j = _unravel(k, lead)
+        j = unravel(k, lead)
         return tirx.all(*(_wrap(indices[(*j, t)], dims[t]) == p[t] for t in range(depth)))
 
     def update(p, k):
-        return updates[(*_unravel(k, lead), *p[depth:])]
+        return updates[(*unravel(k, lead), *p[depth:])]
 
     return _injective(_scattered(data, call.attrs.reduction, math.prod(lead), matches, update))
 

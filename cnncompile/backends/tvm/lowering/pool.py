@@ -1,4 +1,4 @@
-"""Pooling: MaxPool and AveragePool over a window, and the global pools.
+"""Pooling: MaxPool, AveragePool and LpPool over a window, and the global pools.
 
 A windowed pool is `pad` (the window's padding, plus the overhang ceil_mode allows) and
 one reduction named `pool` over the window offsets; AveragePool divides by a table of
@@ -19,7 +19,7 @@ import math
 from dataclasses import replace
 
 import numpy as np
-from tvm import te
+from tvm import te, tirx
 
 from cnncompile.algorithms.windows import Window, reduce_windows, resolve_window
 from cnncompile.backends.tvm.kernel import POOL_STAGE, Call, Kernel, KernelKind, Lowering, shape_of
@@ -102,6 +102,19 @@ def _average_pool(call: Call) -> Kernel:
     return kernel
 
 
+def _lp_pool(call: Call) -> Kernel:
+    """(sum of |x|^p over the window)^(1/p): the window sums |x|^p, padding adding 0, and the root follows."""
+    x = call.inputs[0]
+    p = call.attrs.p
+    window = _window(call, "LpPool")
+    wide = _accumulator(x)
+    magnitudes = te.compute(shape_of(x), lambda *i: tirx.power(tirx.abs(widen(x[i], wide)), const(p, wide)),
+                            name="magnitude")
+    sums = _windowed(replace(call, inputs=(magnitudes,)), window, const(0, magnitudes.dtype), te.sum)
+    root = te.compute(shape_of(sums), lambda *i: tirx.power(sums[i], const(1.0 / p, wide)), name="p_root")
+    return Kernel([_rounded(call, root)], KernelKind.POOL)
+
+
 def _global(call: Call, average: bool) -> Kernel:
     (x,) = call.inputs
     spatial = call.in_types[0].shape[2:]
@@ -126,6 +139,7 @@ def _global(call: Call, average: bool) -> Kernel:
 LOWERINGS: dict[OpDef, Lowering] = {
     pool_ops.MaxPool: Lowering(_max_pool),
     pool_ops.AveragePool: Lowering(_average_pool),
+    pool_ops.LpPool: Lowering(_lp_pool),
     pool_ops.GlobalAveragePool: Lowering(lambda call: _global(call, average=True)),
     pool_ops.GlobalMaxPool: Lowering(lambda call: _global(call, average=False)),
 }

@@ -1,4 +1,4 @@
-"""Reductions: Softmax, LogSoftmax, the ReduceX family (topi's reductions), CumSum, LpNormalization,
+"""Reductions: Softmax, LogSoftmax, the ReduceX family (topi's reductions), CumSum, CumProd, LpNormalization,
 and the helper the norms share."""
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from tvm import te, tirx, topi
 
 from cnncompile.backends.tvm.kernel import Call, Kernel, KernelKind, Lowering, shape_of
-from cnncompile.backends.tvm.lowering.common import const, dtype_of, is_float
+from cnncompile.backends.tvm.lowering.common import PRODUCT, const, dtype_of, is_float
 from cnncompile.ops import reduce as reduce_ops
 from cnncompile.ops.registry import OpDef
 
@@ -158,18 +158,20 @@ def _reduce_log_sum_exp(call: Call) -> Kernel:
                   KernelKind.REDUCE)
 
 
-def _cumsum(call: Call) -> Kernel:
-    """y[i] = the sum of x[j] over the j before i along the axis (inclusive unless exclusive, from the end if reverse).
+def _scan(call: Call, op: OpDef) -> Kernel:
+    """y[i] = the sum (CumSum) or product (CumProd) of x[j] over the j before i along the axis (inclusive
+    unless exclusive, from the end if reverse).
 
-    A masked reduction, not topi.cumsum: topi's scan is an extern IR-builder kernel (its CPU form a
+    A masked reduction, not topi.cumsum/cumprod: topi's scan is an extern IR-builder kernel (its CPU form a
     parallel loop, its GPU form topi.gpu.cumsum's own thread binding) that neither our CPU templates
     nor dlight's rules schedule; a sum over the whole axis under a mask is an ordinary REDUCE
-    kernel on both, at n^2 additions per axis of n, which CNN-sized axes afford.
+    kernel on both, at n^2 operations per axis of n, which CNN-sized axes afford.
     """
     (x,) = call.inputs
     shape = shape_of(x)
     attrs = call.attrs
-    axis = reduce_ops.cumsum_axis(attrs.axis, len(shape))
+    axis = reduce_ops.scan_axis(attrs.axis, len(shape), op.name)
+    reducer, identity = (te.sum, 0) if op is reduce_ops.CumSum else (PRODUCT, 1)
     j = te.reduce_axis((0, shape[axis]), name="j")
 
     def included(i: tirx.Expr) -> tirx.Expr:
@@ -179,8 +181,8 @@ def _cumsum(call: Call) -> Kernel:
 
     def total(*index):
         source = (*index[:axis], j, *index[axis + 1:])
-        # a Select, not te.sum's `where`: create_prim_func drops a reduction's predicate
-        return te.sum(tirx.Select(included(index[axis]), x[source], const(0, x.dtype)), axis=j)
+        # a Select, not the reducer's `where`: create_prim_func drops a reduction's predicate
+        return reducer(tirx.Select(included(index[axis]), x[source], const(identity, x.dtype)), axis=j)
 
     return Kernel([te.compute(shape, total, name="y")], KernelKind.REDUCE)
 
@@ -206,6 +208,7 @@ LOWERINGS: dict[OpDef, Lowering] = {
     reduce_ops.LogSoftmax: Lowering(lambda call: _softmax(call, log=True)),
     **{op: Lowering(functools.partial(_reduce, op)) for op in REDUCTIONS},
     reduce_ops.ReduceLogSumExp: Lowering(_reduce_log_sum_exp),
-    reduce_ops.CumSum: Lowering(_cumsum),
+    reduce_ops.CumSum: Lowering(functools.partial(_scan, op=reduce_ops.CumSum)),
+    reduce_ops.CumProd: Lowering(functools.partial(_scan, op=reduce_ops.CumProd)),
     reduce_ops.LpNormalization: Lowering(_lp_normalization),
 }
