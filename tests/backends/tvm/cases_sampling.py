@@ -53,6 +53,7 @@ CASES: list[Case] = [
     case("AffineGrid", normal(2, 2, 3), size=(2, 3, 4, 5), id="AffineGrid-2d"),
     case("AffineGrid", normal(1, 3, 4), size=(1, 1, 2, 3, 4), align_corners=1, id="AffineGrid-3d-aligned"),
     case("CenterCropPad", normal(3, 8, 5), shape=(5, 9), axes=(1, -1), id="CenterCropPad-crop-and-pad"),
+    case("CenterCropPad", normal(3, 20, 8), shape=(10, 9), axes=(1, 2), id="CenterCropPad-pad-by-one"),
     case("CenterCropPad", integers(4, 7, low=-9, high=9, dtype="int32"), shape=(6, 10), id="CenterCropPad-int"),
     case("Col2Im", normal(2, 12, 18), image_shape=(5, 6), block_shape=(2, 2), strides=(2, 1), dilations=(1, 2),
          pads=(1, 1, 0, 1), id="Col2Im-strided-dilated-padded"),

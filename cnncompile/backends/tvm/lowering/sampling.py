@@ -119,15 +119,18 @@ def _affine_grid(call: Call) -> Kernel:
 
 
 def _center_crop_pad(call: Call) -> Kernel:
-    """out[i] = x[i - offset] where that lies in x, else 0 (offset negative along a cropped axis)."""
+    """out[i] = x[i - offset] where that lies in x, else 0 (offset negative along a cropped axis, the read
+    clamped along a padded one)."""
     (x,) = call.inputs
     dims = shape_of(x)
     offsets = sampling_ops.crop_pad_offsets(dims, call.attrs.shape, call.attrs.axes)
 
+    padded = [m > n for m, n in zip(call.out_types[0].shape, dims)]  # an odd pad of 1 has offset 0
+
     def read(*i):
         source = [j - o for j, o in zip(i, offsets)]
-        inside = [tirx.And(s >= 0, s < n) for s, n, o in zip(source, dims, offsets) if o > 0]
-        clamped = tuple(tirx.max(tirx.min(s, n - 1), 0) if o > 0 else s for s, n, o in zip(source, dims, offsets))
+        inside = [tirx.And(s >= 0, s < n) for s, n, pad in zip(source, dims, padded) if pad]
+        clamped = tuple(tirx.max(tirx.min(s, n - 1), 0) if pad else s for s, n, pad in zip(source, dims, padded))
         value = x[clamped]
         return tirx.Select(tirx.all(*inside), value, const(0, x.dtype)) if inside else value
 
