@@ -16,7 +16,6 @@ from __future__ import annotations
 import argparse
 import statistics
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
@@ -30,13 +29,14 @@ from cnncompile.ir.types import nchwc
 from cnncompile.selection.candidates import Candidate
 
 sys.path.insert(0, str(Path(__file__).parent))
+import selection_calibration  # noqa: E402
 from selection_calibration import LAYERS, one_conv  # noqa: E402
 
 BLOCKED = Candidate(ConvAlgorithm.DIRECT, nchwc(16))
 
 
-class Timed:
-    """The conv kernel of one build, with arguments of its types in its layout."""
+class Timed(selection_calibration.Timed):
+    """The conv kernel of one build in `precision`, with arguments of its types in its layout."""
 
     def __init__(self, graph, target: TargetSpec, precision: str, rng: np.random.Generator):
         model = compile_model(graph, target, "O0", precision=precision)
@@ -51,12 +51,6 @@ class Timed:
         self.args += [tvm.runtime.empty(s, out, device) for s in kernel.output_shapes]
         self.function = model.library.mod.get_function(kernel.symbol, query_imports=True)
         self.times: list[float] = []
-
-    def run(self, repeat: int = 3) -> None:
-        start = time.perf_counter()
-        for _ in range(repeat):
-            self.function(*self.args)
-        self.times.append((time.perf_counter() - start) / repeat)
 
 
 def main() -> None:

@@ -92,11 +92,12 @@ GPU_EFFICIENCY_TRANSFORMS = 0.10
 UNTILED = 0.45
 
 # A CPU kernel's rate in a 16-bit type against the same float32 kernel's (fp32 time / bf16 time of the
-# NCHW16c direct kernel, the median over benchmarks/bf16_kernels.py's layers; AMD EPYC Zen 5 with
-# AVX512_BF16, 2 vCPUs, shared): a vdpbf16ps kernel (Dot.BF16_PAIRS) does a pair of multiply-adds per
-# lane and instruction; one that widens its operands to float32 before each FMA gains nothing from them.
-PAIR_DOT_SPEEDUP = 1.66
-WIDENED_FMA = 1.0
+# NCHW16c direct kernel, the median over benchmarks/bf16_kernels.py's ten layers, 1.61-2.19x and
+# 0.45-1.15x; AMD EPYC Zen 5 with AVX512_BF16, 2 vCPUs, idle): a vdpbf16ps kernel (Dot.BF16_PAIRS) does
+# a pair of multiply-adds per lane and instruction; one that widens its operands to float32 before each
+# FMA gains nothing from them (and loses on layers with few channels per block).
+PAIR_DOT_SPEEDUP = 1.93
+WIDENED_FMA = 0.96
 
 GPU_EFFICIENCY: dict[ConvAlgorithm, float] = {
     A.DIRECT: 0.15,
