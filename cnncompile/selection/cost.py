@@ -38,7 +38,8 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from cnncompile.algorithms.applicability import ConvAlgorithm, ConvSpec
-from cnncompile.backends.tvm.plan import ConvPlan, Dot, Template, spectrum_dims, tiles_of, winograd_tile_count
+from cnncompile.backends.tvm.intermediates import spectrum_dims, winograd_tile_count
+from cnncompile.backends.tvm.plan import ConvPlan, Dot, Template, tiles_of
 from cnncompile.backends.tvm.tiling import MIN_ACCUMULATORS
 from cnncompile.ir.types import LayoutKind, channel_block
 from cnncompile.selection.calibration import (

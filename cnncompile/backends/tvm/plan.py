@@ -35,7 +35,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from cnncompile.algorithms.applicability import ConvAlgorithm, ConvSpec
-from cnncompile.algorithms.winograd import tile_grid
+from cnncompile.backends.tvm.intermediates import spectrum_dims, winograd_columns, winograd_tile_count
 from cnncompile.backends.tvm.tiling import (
     SPARE_REGISTERS, ConvTile, conv_tiles, layout_tiles, registers, vector_width, winograd_tiles,
 )
@@ -254,17 +254,6 @@ def _image(spec: ConvSpec) -> tuple[int, int]:
     return (spec.out[-2] if len(spec.out) > 1 else 1), spec.out[-1]
 
 
-def winograd_tile_count(spec: ConvSpec, m: int) -> int:
-    """F(m, 3)'s tiles over the batch."""
-    return spec.batch * math.prod(tile_grid(spec.out, m))
-
-
-def winograd_columns(spec: ConvSpec, m: int, lanes: int | None) -> int:
-    """The NCHW Winograd GEMM's columns: its tiles rounded up to whole vectors on a CPU."""
-    tiles = winograd_tile_count(spec, m)
-    return tiles if lanes is None else -(-tiles // lanes) * lanes
-
-
 # -- tiles ------------------------------------------------------------------------------------
 
 def tile_options(template: Template, request: ConvRequest, lanes: int | None) -> list[ConvTile]:
@@ -411,11 +400,3 @@ def _workspace(template: Template, request: ConvRequest, lanes: int | None) -> i
     if template is Template.FFT:
         return math.prod(spectrum_dims(spec, lanes)) * spec.batch * (spec.in_channels + spec.out_channels) * 2 * item
     return 0
-
-
-def spectrum_dims(spec: ConvSpec, lanes: int | None) -> tuple[int, ...]:
-    """The FFT's frequencies per axis: the padded input's lengths, the last axis real-to-half-spectrum
-    (L/2 + 1 frequencies, rounded up to whole vectors on a CPU)."""
-    lengths = [s + b + e for s, b, e in zip(spec.spatial, spec.pads_begin, spec.pads_end)]
-    half = lengths[-1] // 2 + 1
-    return (*lengths[:-1], half if lanes is None else -(-half // lanes) * lanes)

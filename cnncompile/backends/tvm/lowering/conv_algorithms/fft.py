@@ -18,7 +18,7 @@ from tvm import te, tirx
 
 from cnncompile.backends.tvm.kernel import DFT_STAGE, IDFT_STAGE, SPECTRUM_STAGE, Kernel, shape_of
 from cnncompile.backends.tvm.lowering.conv_algorithms.problem import ConvProblem
-from cnncompile.backends.tvm.plan import spectrum_dims
+from cnncompile.backends.tvm.intermediates import spectrum_dims
 
 
 @dataclass(frozen=True)

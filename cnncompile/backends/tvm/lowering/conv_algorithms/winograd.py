@@ -23,7 +23,7 @@ from cnncompile.backends.tvm.kernel import (
 )
 from cnncompile.backends.tvm.lowering.common import const
 from cnncompile.backends.tvm.lowering.conv_algorithms.problem import ConvProblem
-from cnncompile.backends.tvm.plan import winograd_columns
+from cnncompile.backends.tvm.intermediates import winograd_columns
 
 
 def const_matrix(matrix: np.ndarray, dtype: str) -> Callable[[tirx.Expr, tirx.Expr], tirx.Expr]:
