@@ -25,9 +25,10 @@ class ConvAttrs:
     strides: tuple[int, ...] | None = None
 
 
-def _conv_window(x: tuple[int, ...], w: tuple[int, ...], attrs: dict):
-    return resolve_window("Conv", x[2:], tuple(w[2:]), attrs["strides"], attrs["dilations"],
-                          attrs["pads"], attrs["auto_pad"])
+def conv_window(x: tuple[int, ...], w: tuple[int, ...], attrs: dict, op: str = "Conv") -> Window:
+    """The window of a conv (ConvAttrs as a dict) over input shape `x` with weights `w`, errors naming `op`."""
+    return resolve_window(op, x[2:], tuple(w[2:]), attrs["strides"], attrs["dilations"], attrs["pads"],
+                          attrs["auto_pad"])
 
 
 def _conv_shape(x: TensorType, w: TensorType, b: TensorType | None = None, **attrs) -> TensorType:
@@ -46,7 +47,7 @@ def _conv_shape(x: TensorType, w: TensorType, b: TensorType | None = None, **att
         raise ShapeError(f"Conv kernel_shape {list(attrs['kernel_shape'])} disagrees with W{list(w.shape)}")
     if b is not None and b.shape != (w.shape[0],):
         raise ShapeError(f"Conv bias must have shape [{w.shape[0]}], got {list(b.shape)}")
-    window = _conv_window(x.shape, w.shape, attrs)
+    window = conv_window(x.shape, w.shape, attrs)
     return TensorType((x.shape[0], w.shape[0], *window.out), x.dtype, x.layout)
 
 
@@ -63,7 +64,7 @@ def Conv(x, w, b=None, **attrs):
     By im2col and one broadcast matmul, or, for a pointwise conv (1x1, stride 1, no
     padding), by the matmul alone: see cnncompile.algorithms.reference.
     """
-    window = _conv_window(x.shape, w.shape, attrs)
+    window = conv_window(x.shape, w.shape, attrs)
     pointwise = all(k == 1 for k in window.kernel) and all(s == 1 for s in window.strides) \
         and not any(window.pads_begin + window.pads_end)
     y = (gemm_1x1 if pointwise else im2col_gemm)(x, w, window, attrs["group"])

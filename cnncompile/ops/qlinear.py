@@ -15,14 +15,13 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass
 
 import numpy as np
 
 from cnncompile.algorithms.reference import im2col_gemm
-from cnncompile.algorithms.windows import AutoPad, Window, resolve_window
 from cnncompile.errors import ShapeError
 from cnncompile.ir.types import DType, TensorType
+from cnncompile.ops.conv import ConvAttrs, conv_window
 from cnncompile.ops.linalg import MatMul
 from cnncompile.ops.quantize import integer_range
 from cnncompile.ops.registry import CostRule, declare
@@ -164,23 +163,6 @@ def QLinearMatMul(a, a_scale, a_zero_point, b, b_scale, b_zero_point, y_scale, y
 # -- convolutions --------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class IntegerConvAttrs:
-    """Conv's attributes, as ONNX's integer convolutions share them."""
-
-    auto_pad: AutoPad = AutoPad.NOTSET
-    dilations: tuple[int, ...] | None = None
-    group: int = 1
-    kernel_shape: tuple[int, ...] | None = None
-    pads: tuple[int, ...] | None = None
-    strides: tuple[int, ...] | None = None
-
-
-def conv_window(op: str, x: tuple[int, ...], w: tuple[int, ...], attrs: dict) -> Window:
-    return resolve_window(op, x[2:], tuple(w[2:]), attrs["strides"], attrs["dilations"], attrs["pads"],
-                          attrs["auto_pad"])
-
-
 def conv_shape(op: str, x: TensorType, w: TensorType, attrs: dict) -> TensorType:
     """The int32 conv result's type, after the checks Conv makes of X, W and the window."""
     group = attrs["group"]
@@ -193,13 +175,13 @@ def conv_shape(op: str, x: TensorType, w: TensorType, attrs: dict) -> TensorType
                          "channels = w.shape[1] * group and w.shape[0] divisible by group")
     if attrs["kernel_shape"] is not None and tuple(attrs["kernel_shape"]) != tuple(w.shape[2:]):
         raise ShapeError(f"{op}: kernel_shape {list(attrs['kernel_shape'])} disagrees with w {w}")
-    window = conv_window(op, x.shape, w.shape, attrs)
+    window = conv_window(x.shape, w.shape, attrs, op)
     return TensorType((x.shape[0], w.shape[0], *window.out), DType.INT32)
 
 
 def integer_conv(x: np.ndarray, w: np.ndarray, x_zero_point, w_zero_point, attrs: dict, op: str) -> np.ndarray:
     """conv(x - x_zero_point, w - w_zero_point) in float64, exact; w's zero point may be per output channel."""
-    window = conv_window(op, x.shape, w.shape, attrs)
+    window = conv_window(x.shape, w.shape, attrs, op)
     if w_zero_point is not None:
         w_zero_point = np.asarray(w_zero_point).reshape(-1, *(1,) * (w.ndim - 1))
     x_shift = None if x_zero_point is None else np.asarray(x_zero_point).reshape(())
@@ -225,7 +207,7 @@ def _conv_flops(weights: int) -> CostRule:
     return rule
 
 
-@declare("ConvInteger", IntegerConvAttrs, inputs=("x", "w", "x_zero_point?", "w_zero_point?"),
+@declare("ConvInteger", ConvAttrs, inputs=("x", "w", "x_zero_point?", "w_zero_point?"),
          shape=_conv_integer_shape, flops=_conv_flops(1))
 def ConvInteger(x, w, x_zero_point=None, w_zero_point=None, **attrs):
     """conv(x - x_zero_point, w - w_zero_point) in int32, padding holding the zero point; w's zero point
@@ -253,7 +235,7 @@ def _qlinear_conv_shape(x: TensorType, x_scale: TensorType, x_zero_point: Tensor
     return TensorType(out.shape, y_zero_point.dtype)
 
 
-@declare("QLinearConv", IntegerConvAttrs, inputs=("x", "x_scale", "x_zero_point", "w", "w_scale", "w_zero_point",
+@declare("QLinearConv", ConvAttrs, inputs=("x", "x_scale", "x_zero_point", "w", "w_scale", "w_zero_point",
                                                   "y_scale", "y_zero_point", "B?"),
          shape=_qlinear_conv_shape, flops=_conv_flops(3))
 def QLinearConv(x, x_scale, x_zero_point, w, w_scale, w_zero_point, y_scale, y_zero_point, b=None, **attrs):

@@ -12,7 +12,7 @@ unblocked product over transposed weights, gathers one strided element per lane.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from functools import partial
 
 import numpy as np
@@ -114,21 +114,28 @@ def _gemm_epilogue(y: te.Tensor, c: te.Tensor | None, attrs, n: int, store: str)
     return te.compute((m, n), finish, name="epilogue")
 
 
+def matmul_indices(a_shape: Sequence[int], b_shape: Sequence[int], index: Sequence[tirx.Expr],
+                   k: tirx.Expr) -> tuple[tuple[tirx.Expr, ...], tuple[tirx.Expr, ...]]:
+    """The elements of A and B that output `index` multiplies at reduction step `k`, as NumPy's matmul
+    broadcasts: batch dims first; a 1-D A is a row and a 1-D B a column, their unit dim absent from the
+    output. Read them with broadcast_read."""
+    batch = len(np.broadcast_shapes(tuple(a_shape[:-2]), tuple(b_shape[:-2])))
+    batch_index, rest = tuple(index[:batch]), list(index[batch:])
+    a_index = (*batch_index, rest.pop(0), k) if len(a_shape) > 1 else (k,)
+    b_index = (*batch_index, k, rest.pop(0)) if len(b_shape) > 1 else (k,)
+    return a_index, b_index
+
+
 def _matmul(call: Call) -> Kernel:
-    """NumPy matmul: batch dims broadcast; a 1-D A is a row and a 1-D B a column, their unit dim dropped."""
+    """NumPy matmul (matmul_indices), accumulated in the plan's accumulator type."""
     a, b = call.inputs
     a_shape, b_shape = shape_of(a), shape_of(b)
     out_shape = call.out_types[0].shape
-    batch = len(np.broadcast_shapes(a_shape[:-2], b_shape[:-2]))
     k = te.reduce_axis((0, a_shape[-1]), name="k")
 
     def product(*index):
-        batch_index, rest = index[:batch], list(index[batch:])
-        i = rest.pop(0) if len(a_shape) > 1 else None
-        j = rest.pop(0) if len(b_shape) > 1 else None
-        left = broadcast_read(a, (*batch_index, i, k)) if i is not None else a[k]
-        right = broadcast_read(b, (*batch_index, k, j)) if j is not None else b[k]
-        return te.sum(_term(left, right), axis=k)
+        a_index, b_index = matmul_indices(a_shape, b_shape, index, k)
+        return te.sum(_term(broadcast_read(a, a_index), broadcast_read(b, b_index)), axis=k)
 
     product_stage = te.compute(out_shape, product, name=GEMM_STAGE)
     store = call.out_types[0].dtype.value

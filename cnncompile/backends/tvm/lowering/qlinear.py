@@ -19,8 +19,10 @@ from tvm import te, tirx
 from cnncompile.backends.tvm.kernel import GEMM_STAGE, Call, Kernel, KernelKind, Lowering, shape_of
 from cnncompile.backends.tvm.lowering.common import broadcast_read, widen
 from cnncompile.backends.tvm.lowering.layouts import pad_spatial
+from cnncompile.backends.tvm.lowering.linalg import matmul_indices
 from cnncompile.backends.tvm.lowering.quantize import QUOTIENT, saturated
 from cnncompile.ops import qlinear
+from cnncompile.ops.conv import conv_window
 from cnncompile.ops.registry import OpDef, attr_dict
 
 ACC = "int32"
@@ -47,15 +49,10 @@ def _product(a: te.Tensor, b: te.Tensor, a_zero: Read, b_zero: Read, out_shape: 
     """sum_k (a - a_zero)(b - b_zero) in int32, batch dims broadcast as NumPy's matmul; a 1-D operand is a
     vector (a row of A, a column of B)."""
     a_shape, b_shape = shape_of(a), shape_of(b)
-    batch = len(np.broadcast_shapes(a_shape[:-2], b_shape[:-2]))
     k = te.reduce_axis((0, a_shape[-1]), name="k")
 
     def product(*index):
-        batch_index, rest = index[:batch], list(index[batch:])
-        i = rest.pop(0) if len(a_shape) > 1 else None
-        j = rest.pop(0) if len(b_shape) > 1 else None
-        a_index = (*batch_index, i, k) if i is not None else (k,)
-        b_index = (*batch_index, k, j) if j is not None else (k,)
+        a_index, b_index = matmul_indices(a_shape, b_shape, index, k)
         left = broadcast_read(a, a_index).astype(ACC) - a_zero(*a_index).astype(ACC)
         right = broadcast_read(b, b_index).astype(ACC) - b_zero(*b_index).astype(ACC)
         return te.sum(left * right, axis=k)
@@ -108,7 +105,7 @@ def _integer_conv(call: Call, op: str, x: te.Tensor, w: te.Tensor, x_zero: te.Te
     """conv(x - x_zero, w - w_zero) in int32 over the window; w's zero point per tensor or output channel."""
     attrs = attr_dict(call.attrs)
     x_shape, w_shape = shape_of(x), shape_of(w)
-    window = qlinear.conv_window(op, x_shape, w_shape, attrs)
+    window = conv_window(x_shape, w_shape, attrs, op)
     read_x_zero = _per(x_zero, lambda *i: 0)
     read_w_zero = _per(w_zero, lambda o, *rest: o)
     shifted_x = te.compute(x_shape, lambda *i: x[i].astype(ACC) - read_x_zero(*i).astype(ACC), name="x_shifted")
